@@ -1,0 +1,63 @@
+"""Writing a bundle version: into a temporary directory, then one rename, so a killed build
+leaves no partial version and never touches an older one."""
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Iterable
+
+from schemas.bundle import VERSION_DIR, sha256_file
+from schemas.manifest import FileEntry
+
+
+def write_lines(path: Path, lines: Iterable[str]) -> FileEntry:
+    """JSONL file from serialised records; returns its hash, count and size for the manifest."""
+    count = 0
+    with open(path, "w", encoding="utf-8", newline="\n") as handle:
+        for line in lines:
+            handle.write(line)
+            handle.write("\n")
+            count += 1
+        handle.flush()
+        os.fsync(handle.fileno())
+    return FileEntry(sha256=sha256_file(path), records=count, bytes=path.stat().st_size)
+
+
+def new_staging_dir(root: Path) -> Path:
+    root.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix=".building-", dir=root))
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def publish(staging: Path, root: Path) -> Path:
+    """Rename the finished staging dir to the next free vNNNN; concurrent builds each get their own."""
+    for name in os.listdir(staging):
+        fd = os.open(staging / name, os.O_RDONLY)
+        os.fsync(fd)
+        os.close(fd)
+    os.chmod(staging, 0o755)
+    numbers = [int(m.group(1)) for p in root.iterdir() if (m := VERSION_DIR.match(p.name))]
+    number = max(numbers, default=0) + 1
+    while True:
+        target = root / f"v{number:04d}"
+        try:
+            os.mkdir(target)  # claim the name; rename over an empty dir is atomic on POSIX
+        except FileExistsError:
+            number += 1
+            continue
+        os.rename(staging, target)
+        _fsync_dir(root)
+        return target
+
+
+def discard(staging: Path) -> None:
+    shutil.rmtree(staging, ignore_errors=True)

@@ -1,0 +1,97 @@
+"""The `curate` command: parses flags and calls library functions, nothing more."""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from curate.pipeline import BuildError, build
+from curate.sources import SourceError
+from schemas.bundle import BundleError
+from schemas.recipe import RecipeError, load_recipe
+
+SCHEMAS = {
+    "record": "schemas.record:Record",
+    "recipe": "schemas.recipe:Recipe",
+    "manifest": "schemas.manifest:Manifest",
+    "reject": "schemas.manifest:Reject",
+    "alpaca": "schemas.shapes:AlpacaRow",
+    "query_response": "schemas.shapes:QueryResponseRow",
+    "messages": "schemas.shapes:MessagesRow",
+    "sharegpt": "schemas.shapes:ShareGPTRow",
+}
+CLEAN_ERRORS = (RecipeError, BuildError, SourceError, BundleError)
+
+
+def _log(message: str) -> None:
+    click.echo(message, err=True)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="curatune")
+def main() -> None:
+    """Curate chat fine-tuning data into versioned, checked bundles."""
+
+
+@main.command("build")
+@click.argument("recipe", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--output", "output", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="output root (default: the recipe's `output`, relative to the recipe)")
+@click.option("--strict", is_flag=True, help="stop at the first bad record instead of rejecting it")
+@click.option("--workers", type=int, default=None, help="worker processes (default: one per core)")
+def build_command(recipe: Path, output: Path | None, strict: bool, workers: int | None) -> None:
+    """Build a new bundle version from RECIPE; the last line printed is its path."""
+    try:
+        result = build(load_recipe(recipe), output, strict=strict, workers=workers, log=_log)
+    except CLEAN_ERRORS as exc:
+        raise click.ClickException(str(exc)) from None
+    m = result.manifest
+    _log(f"{m.counts['read']} read, {m.counts['train']} train, {m.counts['val']} val, "
+         f"{m.counts['rejected']} rejected, {m.counts['mixed_out']} left out by the mix; "
+         f"domain:general 1:{m.ratio.achieved_general_per_domain:.2f}")
+    click.echo(str(result.version_dir))
+
+
+@main.command("validate")
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--shape", type=click.Choice(["alpaca", "query_response", "messages", "sharegpt"]), default=None)
+def validate_command(files: tuple[Path, ...], shape: str | None) -> None:
+    """Check FILES record by record without building; exit 1 if any record is invalid."""
+    from curate.validate import validate_files
+
+    try:
+        report = validate_files(list(files), shape)
+    except CLEAN_ERRORS as exc:
+        raise click.ClickException(str(exc)) from None
+    for reject in report.rejects:
+        click.echo(f"{reject.source}:{reject.line}: {reject.reason}: {reject.message}")
+    reasons = ", ".join(f"{n} {r}" for r, n in report.reasons.most_common())
+    click.echo(f"{report.files} file(s), {report.records} records: {report.valid} valid, "
+               f"{len(report.rejects)} invalid" + (f" ({reasons})" if reasons else ""), err=True)
+    sys.exit(1 if report.rejects else 0)
+
+
+@main.command("schema")
+@click.argument("name", type=click.Choice(sorted(SCHEMAS)))
+def schema_command(name: str) -> None:
+    """Print the JSON Schema of a record, recipe, manifest, reject or input shape."""
+    import importlib
+
+    module, attr = SCHEMAS[name].split(":")
+    model = getattr(importlib.import_module(module), attr)
+    click.echo(json.dumps(model.model_json_schema(), indent=2, ensure_ascii=False))
+
+
+def _register_optional() -> None:
+    """`stats` and `diff` live in their own module; the build works without it."""
+    try:
+        from curate.stats_cli import diff_command, stats_command
+    except ImportError:
+        return
+    main.add_command(stats_command, "stats")
+    main.add_command(diff_command, "diff")
+
+
+_register_optional()

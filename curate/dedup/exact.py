@@ -1,0 +1,35 @@
+"""Exact duplicates on normalised text: NFKC, case folded, whitespace and punctuation removed."""
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+
+from schemas.record import Record
+
+_NOT_WORD = re.compile(r"[\W_]+")
+
+
+def normalise(text: str) -> str:
+    """The text two records must share to count as the same: 'Who are you？' == 'who are you?'."""
+    return _NOT_WORD.sub("", unicodedata.normalize("NFKC", text).casefold())
+
+
+def exact_key(record: Record) -> bytes:
+    """A 16-byte digest of the conversation (system prompt aside) after normalising each turn."""
+    return exact_key_text("\x1f".join(normalise(m.content) for m in record.messages if m.role != "system"))
+
+
+def exact_key_text(normalised: str) -> bytes:
+    return hashlib.blake2b(normalised.encode("utf-8"), digest_size=16).digest()
+
+
+def find_exact_duplicates(keys: list[bytes]) -> dict[int, int]:
+    """index -> index of the first record with the same key (the one kept)."""
+    first: dict[bytes, int] = {}
+    dupes: dict[int, int] = {}
+    for index, key in enumerate(keys):
+        kept = first.setdefault(key, index)
+        if kept != index:
+            dupes[index] = kept
+    return dupes

@@ -1,0 +1,397 @@
+"""`curate build`: sources -> records -> filters -> dedup -> mix -> split -> bundle.
+
+Per-record stages (parse, validate, length, language, exact key, MinHash fingerprint) run in
+chunks, in worker processes when there is enough data to pay for them. Stages that need all
+records at once (dedup, mix, split) run in the parent over compact results. Every record read
+ends in train.jsonl, val.jsonl or rejects.jsonl, and the manifest's counts add up.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import multiprocessing
+import os
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable, Iterator
+
+import numpy as np
+
+from curate import __version__
+from curate.bundle import discard, new_staging_dir, publish, write_lines
+from curate.dedup.exact import exact_key_text, find_exact_duplicates, normalise
+from curate.dedup.minhash import fingerprint, near_duplicates
+from curate.filters.language import LanguageFilter, record_text
+from curate.filters.length import LengthFilter
+from curate.identity import render_identity
+from curate.mix import check_band, choose_general
+from curate.shapes import row_to_record
+from curate.sources import RawRow, read_source
+from curate.split import split_indices
+from schemas.bundle import sha256_file
+from schemas.manifest import FileEntry, Manifest, RatioStats, Reject, SourceStats, StageStats
+from schemas.recipe import RATIO_BAND, Recipe
+from schemas.record import Record
+
+KIND_RANK = {"identity": 0, "domain": 1, "general": 2}
+STAGES = ("read", "validate", "render", "length", "language", "exact_dedup", "near_dedup", "mix")
+CHUNK = 2000
+PARALLEL_FROM = 20_000  # rows; below this, worker start-up costs more than it saves
+
+
+class BuildError(ValueError):
+    """A build that cannot produce a bundle; the message is one line naming file and key."""
+
+
+@dataclass
+class SourceContext:
+    """What the per-record stages need to know about the source a row came from."""
+
+    index: int
+    kind: str
+    shape: str | None = None
+    columns: dict[str, str] | None = None
+    system: str | None = None
+    languages: list[str] | None = None
+
+
+@dataclass
+class Prepared:
+    """A record that passed the per-record stages, in the compact form the global stages need."""
+
+    line: str
+    id: str
+    kind: str
+    source: int
+    lang: str | None
+    key: bytes
+
+
+@dataclass
+class ChunkResult:
+    kept: list[Prepared]
+    rejects: list[Reject]
+    signatures: np.ndarray
+
+
+@dataclass
+class Settings:
+    """Filter settings shipped to the workers (picklable; the filters are rebuilt there)."""
+
+    recipe: Recipe
+    count_tokens: Callable[[str], int] | None = None
+
+    def filters(self) -> tuple[LengthFilter, LanguageFilter]:
+        cfg = self.recipe.filters
+        return (LengthFilter(cfg.length, self.count_tokens),
+                LanguageFilter(cfg.language.backend, cfg.language.min_chars))
+
+
+_WORKER_FILTERS: tuple[LengthFilter, LanguageFilter] | None = None
+_WORKER_SETTINGS: Settings | None = None
+
+
+def _init_worker(settings: Settings) -> None:
+    global _WORKER_FILTERS, _WORKER_SETTINGS
+    _WORKER_SETTINGS = settings
+    _WORKER_FILTERS = settings.filters()
+
+
+def _reject(record: Record, stage: str, reason: str, message: str) -> Reject:
+    return Reject(source=record.meta.source, line=record.meta.line, stage=stage, reason=reason,
+                  message=message, raw=record.to_json_dict(), id=record.meta.id, kind=record.meta.kind)
+
+
+def filter_records(records: Iterable[Record | Reject], ctx: SourceContext) -> ChunkResult:
+    """Length and language filters, then the dedup keys and fingerprints of what survives."""
+    assert _WORKER_FILTERS is not None and _WORKER_SETTINGS is not None
+    length, language = _WORKER_FILTERS
+    near = _WORKER_SETTINGS.recipe.dedup.near
+    kept: list[Prepared] = []
+    rejects: list[Reject] = []
+    texts: list[str] = []
+    for record in records:
+        if isinstance(record, Reject):
+            rejects.append(record)
+            continue
+        verdict = length(record)
+        if verdict:
+            rejects.append(_reject(record, "length", *verdict))
+            continue
+        lang, verdict = language(record, ctx.languages)
+        if verdict:
+            rejects.append(_reject(record, "language", *verdict))
+            continue
+        if lang and record.meta.lang is None:
+            record.meta.lang = lang
+        body = record_text(record)
+        normalised = "\x1f".join(normalise(m.content) for m in record.messages if m.role != "system")
+        kept.append(Prepared(
+            line=json.dumps(record.to_json_dict(), ensure_ascii=False),
+            id=record.meta.id, kind=record.meta.kind, source=ctx.index, lang=record.meta.lang,
+            key=exact_key_text(normalised)))
+        texts.append(normalise(body) if near.enabled else "")
+    signatures = (fingerprint(texts, near.num_perm, near.shingle) if near.enabled and texts
+                  else np.zeros((len(texts), near.num_perm if near.enabled else 0), dtype=np.uint32))
+    return ChunkResult(kept, rejects, signatures)
+
+
+def prepare_rows(rows: list[RawRow], ctx: SourceContext) -> ChunkResult:
+    """Worker entry point: parse and validate raw rows, then filter them."""
+    records = (row_to_record(raw, kind=ctx.kind, shape=ctx.shape, columns=ctx.columns, system=ctx.system)
+               for raw in rows)
+    return filter_records(records, ctx)
+
+
+def _chunks(rows: Iterator[RawRow], size: int) -> Iterator[list[RawRow]]:
+    batch: list[RawRow] = []
+    for row in rows:
+        batch.append(row)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def _ordered_map(pool, fn, tasks: Iterator[tuple], window: int = 8) -> Iterator[ChunkResult]:
+    """Like Pool.imap, but with at most `window` tasks in flight so memory stays bounded."""
+    pending = []
+    for task in tasks:
+        pending.append(pool.apply_async(fn, task))
+        if len(pending) >= window:
+            yield pending.pop(0).get()
+    for item in pending:
+        yield item.get()
+
+
+@dataclass
+class Counts:
+    """Per-stage and per-source tallies the manifest is made from."""
+
+    stage_in: Counter = field(default_factory=Counter)
+    stage_rejected: Counter = field(default_factory=Counter)
+    reasons: dict[str, Counter] = field(default_factory=lambda: {s: Counter() for s in STAGES})
+
+    def reject(self, reject: Reject) -> None:
+        self.stage_rejected[reject.stage] += 1
+        self.reasons[reject.stage][reject.reason] += 1
+
+
+class RejectSink:
+    """Appends rejects to rejects.jsonl as they come; with strict=True the first one stops the build."""
+
+    def __init__(self, path: Path, counts: Counts, strict: bool):
+        self.handle = open(path, "w", encoding="utf-8", newline="\n")
+        self.counts = counts
+        self.strict = strict
+        self.by_source: Counter = Counter()
+        self.total = 0
+
+    def add(self, reject: Reject, source_index: int) -> None:
+        if self.strict:
+            raise BuildError(f"{reject.source}:{reject.line}: {reject.stage}: {reject.message} (--strict)")
+        self.handle.write(json.dumps(reject.model_dump(exclude_none=True), ensure_ascii=False))
+        self.handle.write("\n")
+        self.counts.reject(reject)
+        self.by_source[(source_index, reject.stage)] += 1
+        self.total += 1
+
+    def close(self) -> None:
+        self.handle.flush()
+        os.fsync(self.handle.fileno())
+        self.handle.close()
+
+
+def _manifest_id(files: dict[str, FileEntry], recipe: dict) -> str:
+    digest = hashlib.sha256(json.dumps(recipe, sort_keys=True, ensure_ascii=False).encode())
+    for name in sorted(files):
+        digest.update(f"{name}:{files[name].sha256}".encode())
+    return digest.hexdigest()
+
+
+@dataclass
+class BuildResult:
+    version_dir: Path
+    manifest: Manifest
+
+
+def build(recipe: Recipe, output_root: str | Path | None = None, *, strict: bool = False,
+          workers: int | None = None, log: Callable[[str], None] = lambda message: None) -> BuildResult:
+    """Build a new immutable bundle version from a recipe and return where it went."""
+    root = recipe.output_root(output_root)
+    staging = new_staging_dir(root)
+    try:
+        manifest = _build_into(staging, recipe, strict=strict, workers=workers, log=log)
+        for name in ("train.jsonl", "val.jsonl", "rejects.jsonl", "manifest.json"):
+            os.chmod(staging / name, 0o444)  # a version is immutable once written
+        _write_report(staging, log)
+        version = publish(staging, root)
+    except BaseException:
+        discard(staging)
+        raise
+    log(f"wrote {version}")
+    return BuildResult(version, manifest)
+
+
+def _write_report(staging: Path, log: Callable[[str], None]) -> None:
+    try:
+        from curate.report import write_report
+    except ImportError:
+        return
+    write_report(staging, staging / "report.html")
+
+
+def _build_into(staging: Path, recipe: Recipe, *, strict: bool, workers: int | None,
+                log: Callable[[str], None]) -> Manifest:
+    seed = recipe.split.seed
+    counts = Counts()
+    sink = RejectSink(staging / "rejects.jsonl", counts, strict)
+    settings = Settings(recipe)
+    _init_worker(settings)
+    source_stats: dict[int, SourceStats] = {}
+    kept: list[Prepared] = []
+    signatures: list[np.ndarray] = []
+
+    def take(result: ChunkResult, source_index: int) -> None:
+        for reject in result.rejects:
+            sink.add(reject, source_index)
+        kept.extend(result.kept)
+        signatures.append(result.signatures)
+
+    # Identity templates: read, validated and rendered here (they are few), then filtered.
+    identity_info = None
+    if recipe.identity:
+        stats = SourceStats(path=", ".join(recipe.identity.templates), kind="identity")
+        rendered: list[Record | Reject] = []
+        for template in recipe.identity.templates:
+            info, rows = read_source(template, None, recipe.base_dir, seed)
+            stats.files.update(info.files)
+            rows = list(rows)
+            stats.rows += len(rows)
+            records, rejects = render_identity(rows, recipe.identity)
+            rendered += rejects + records
+        counts.stage_in["read"] += stats.rows
+        take(filter_records(rendered, SourceContext(0, "identity")), 0)
+        source_stats[0] = stats
+        identity_info = {"name": recipe.identity.name.model_dump(), "author": recipe.identity.author.model_dump(),
+                         "templates": stats.rows, "rendered": sum(1 for r in rendered if isinstance(r, Record)),
+                         "system": recipe.identity.system, "languages": list(recipe.identity.languages)}
+
+    contexts = []
+    for number, source in enumerate(recipe.sources, start=1):
+        pattern, sample = source.split_sampling()
+        info, rows = read_source(pattern, sample, recipe.base_dir, seed)
+        ctx = SourceContext(number, source.kind, source.shape, source.columns, source.system, source.languages)
+        stats = SourceStats(path=source.path, kind=source.kind, files=info.files, rows=info.total,
+                            sample=sample, sampled_out=info.sampled_out, note=info.note)
+        if info.note:
+            log(f"{source.path}: {info.note}")
+        contexts.append((ctx, rows, info))
+        source_stats[number] = stats
+
+    total_rows = sum(info.total - info.sampled_out for _, _, info in contexts)
+    use_pool = (workers or os.cpu_count() or 1) > 1 and total_rows >= PARALLEL_FROM and workers != 1
+    pool = None
+    if use_pool:
+        pool = multiprocessing.get_context("fork").Pool(workers or os.cpu_count(), _init_worker, (settings,))
+    try:
+        for ctx, rows, info in contexts:
+            counts.stage_in["read"] += info.total - info.sampled_out
+            tasks = ((chunk, ctx) for chunk in _chunks(rows, CHUNK))
+            results = _ordered_map(pool, prepare_rows, tasks) if pool else (prepare_rows(*t) for t in tasks)
+            for result in results:
+                take(result, ctx.index)
+            log(f"read {ctx.index}/{len(contexts)}: {recipe.sources[ctx.index - 1].path}")
+    finally:
+        if pool:
+            pool.close()
+            pool.join()
+
+    # Priority order: identity, then domain, then general; within a kind, source then position.
+    order = sorted(range(len(kept)), key=lambda i: (KIND_RANK[kept[i].kind], kept[i].source))
+    kept = [kept[i] for i in order]
+    sig = np.concatenate(signatures)[order] if signatures and len(kept) else None
+
+    def drop(indices: dict[int, tuple[int, float] | int], stage: str, reason: str) -> None:
+        for index, value in sorted(indices.items()):
+            twin, score = value if isinstance(value, tuple) else (value, 1.0)
+            record = json.loads(kept[index].line)
+            similarity = "" if stage == "exact_dedup" else f" (estimated Jaccard {score:.2f})"
+            sink.add(Reject(source=record["meta"]["source"], line=record["meta"]["line"], stage=stage,
+                            reason=reason, message=f"duplicate of {kept[twin].id}{similarity}", raw=record,
+                            id=kept[index].id, kind=kept[index].kind, duplicate_of=kept[twin].id),
+                     kept[index].source)
+
+    def survivors(removed) -> list[int]:
+        return [i for i in range(len(kept)) if i not in removed]
+
+    if recipe.dedup.exact:
+        removed = find_exact_duplicates([p.key for p in kept])
+        drop(removed, "exact_dedup", "exact_duplicate")
+        remaining = survivors(removed)
+        kept = [kept[i] for i in remaining]
+        sig = sig[remaining] if sig is not None else None
+    if recipe.dedup.near.enabled and sig is not None and len(kept):
+        removed_near = near_duplicates(sig, recipe.dedup.near.threshold)
+        drop(removed_near, "near_dedup", "near_duplicate")
+        kept = [kept[i] for i in survivors(removed_near)]
+    log(f"deduplicated: {counts.stage_rejected['exact_dedup']} exact, {counts.stage_rejected['near_dedup']} near")
+
+    # Mix: identity counts as domain; general records are sampled down to the ratio.
+    domain = [p for p in kept if p.kind != "general"]
+    general = [p for p in kept if p.kind == "general"]
+    chosen = set(choose_general(len(general), len(domain), recipe.mix.general_per_domain(), seed))
+    for index, item in enumerate(general):
+        if index not in chosen:
+            record = json.loads(item.line)
+            sink.add(Reject(source=record["meta"]["source"], line=record["meta"]["line"], stage="mix",
+                            reason="over_ratio", message=f"left out to keep domain:general at {recipe.mix.ratio}",
+                            raw=record, id=item.id, kind=item.kind), item.source)
+    general = [g for i, g in enumerate(general) if i in chosen]
+    sink.close()
+    achieved = check_band(len(domain), len(general), recipe.mix.allow_out_of_band, recipe.file)
+    final = domain + general
+
+    train_idx, val_idx = split_indices([p.kind for p in final], recipe.split.val_ratio, seed)
+    files = {
+        "train.jsonl": write_lines(staging / "train.jsonl", (final[i].line for i in train_idx)),
+        "val.jsonl": write_lines(staging / "val.jsonl", (final[i].line for i in val_idx)),
+    }
+    files["rejects.jsonl"] = FileEntry(sha256=sha256_file(staging / "rejects.jsonl"), records=sink.total,
+                                       bytes=(staging / "rejects.jsonl").stat().st_size)
+
+    kept_by_source = Counter(p.source for p in final)
+    for index, stats in source_stats.items():
+        stats.kept = kept_by_source[index]
+        stats.mixed_out = sink.by_source[(index, "mix")]
+        stats.rejected = sum(n for (i, stage), n in sink.by_source.items() if i == index and stage != "mix")
+    recipe_dump = recipe.model_dump(mode="json")
+    stage_stats = _stage_flow([(stage, counts.stage_rejected[stage], dict(sorted(counts.reasons[stage].items())))
+                               for stage in STAGES if stage != "render" or recipe.identity],
+                              counts.stage_in["read"])
+    manifest = Manifest(
+        curatune_version=__version__, id=_manifest_id(files, recipe_dump), name=recipe.name, seed=seed,
+        recipe=recipe_dump, sources=list(source_stats.values()), identity=identity_info, stages=stage_stats,
+        ratio=RatioStats(requested=str(recipe.mix.ratio), requested_general_per_domain=recipe.mix.general_per_domain(),
+                         achieved_general_per_domain=round(achieved, 6) if achieved is not None else None,
+                         domain=len(domain), general=len(general), band=RATIO_BAND),
+        counts={"read": counts.stage_in["read"], "kept": len(final), "rejected": sink.total - counts.stage_rejected["mix"],
+                "mixed_out": counts.stage_rejected["mix"], "rejects_file": sink.total,
+                "sampled_out": sum(s.sampled_out for s in source_stats.values()),
+                "train": len(train_idx), "val": len(val_idx)},
+        files=files)
+    (staging / "manifest.json").write_text(manifest.model_dump_json(indent=2) + "\n", encoding="utf-8")
+    return manifest
+
+
+def _stage_flow(stages: list[tuple[str, int, dict]], read: int) -> list[StageStats]:
+    """Stages in order, each taking what the previous one let through."""
+    out = []
+    current = read
+    for name, rejected, reasons in stages:
+        out.append(StageStats(name=name, records_in=current, records_out=current - rejected,
+                              rejected=rejected, reasons=reasons))
+        current -= rejected
+    return out

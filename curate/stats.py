@@ -1,0 +1,490 @@
+"""Figures about a bundle version or a source file, so people can judge data before training on it.
+
+The figures the manifest already holds (counts, ratio, stages, sources, identity settings) are
+read from it, never recomputed, so `curate stats`, `--json` and the HTML report always agree with
+the build. Everything else is computed in one streaming pass over the jsonl files: per record only
+a few integers are kept, never the texts.
+"""
+from __future__ import annotations
+
+import bisect
+import hashlib
+import json
+import math
+from array import array
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterable, Iterator
+
+from schemas.bundle import VERSION_DIR, BundleError, load_manifest, resolve_bundle
+from schemas.manifest import Manifest
+
+PERCENTILES = (0, 50, 90, 99, 100)  # reported as p0 p50 p90 p99 max
+CHAR_EDGES = [0, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384, 32768]
+TOKEN_EDGES = [0, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192]
+MIN_IDENTITY = 50
+REPEATED_ANSWER_QUESTIONS = 5
+TOP = 10  # longest lists kept in the figures (clusters, repeated answers)
+SNIPPET = 200  # characters of a record text quoted in the figures
+LANGUAGES = ("en", "zh")
+SPLITS = ("train", "val")
+
+
+class StatsError(ValueError):
+    """A path stats cannot read; one line, shown as is by the CLI."""
+
+
+# ---------------------------------------------------------------- reading inputs
+
+@dataclass
+class Inputs:
+    """A bundle version or a single source file, both seen as (split, record dict) plus reject dicts."""
+
+    path: Path
+    manifest: Manifest | None = None
+    version_dir: Path | None = None
+    _records: list[dict] | None = None
+    _rejects: list[dict] | None = None
+
+    def records(self) -> Iterator[tuple[str, dict]]:
+        if self.version_dir is None:
+            yield from (("source", r) for r in self._records or [])
+            return
+        for split in SPLITS:
+            for row in _jsonl(self.version_dir / f"{split}.jsonl"):
+                yield split, row
+
+    def rejects(self) -> Iterator[dict]:
+        if self.version_dir is None:
+            yield from self._rejects or []
+            return
+        yield from _jsonl(self.version_dir / "rejects.jsonl")
+
+
+def _jsonl(path: Path) -> Iterator[dict]:
+    """Rows of a bundle jsonl file, streamed; a missing file (e.g. no val split) reads as empty."""
+    if not path.is_file():
+        return
+    with open(path, encoding="utf-8") as handle:
+        for number, line in enumerate(handle, start=1):
+            if line.strip():
+                try:
+                    yield json.loads(line)
+                except ValueError as exc:
+                    raise StatsError(f"{path}:{number}: not valid JSON: {exc}") from None
+
+
+def open_inputs(path: str | Path) -> Inputs:
+    """A version dir, an output root (newest version) or any source file curatune reads."""
+    path = Path(path)
+    if not path.exists():
+        raise StatsError(f"{path}: no such file or directory")
+    if path.is_file() and path.name == "manifest.json":
+        path = path.parent
+    if path.is_dir():
+        try:
+            version_dir = resolve_bundle(path)
+            manifest = load_manifest(version_dir)
+        except BundleError as exc:
+            raise StatsError(str(exc)) from None
+        return Inputs(path=version_dir, manifest=manifest, version_dir=version_dir)
+    try:
+        from curate.sources import load_file
+    except ImportError as exc:  # the reader belongs to another module; say what is missing
+        raise StatsError(f"{path}: cannot read source files here ({exc})") from None
+    try:
+        records, rejects = load_file(path)
+    except ValueError as exc:
+        raise StatsError(str(exc)) from None
+    return Inputs(path=path, _records=[r.to_json_dict() for r in records],
+                  _rejects=[r.model_dump() for r in rejects])
+
+
+# ---------------------------------------------------------------- small pure helpers
+
+def conversation_text(record: dict) -> str:
+    """Same text as schemas.record.Record.conversation_text, from a plain dict."""
+    return "\n".join(m.get("content") or "" for m in record.get("messages") or [])
+
+
+def content_hash(text: str) -> int:
+    """64-bit hash, enough to tell 1M answers apart while storing 8 bytes each."""
+    return int.from_bytes(hashlib.blake2b(text.encode("utf-8"), digest_size=8).digest(), "big")
+
+
+def percentiles(values: Iterable[int]) -> dict[str, int] | None:
+    """Nearest-rank p0/p50/p90/p99/max: integers that are real record lengths, None when empty."""
+    ordered = sorted(values)
+    if not ordered:
+        return None
+    out = {}
+    for p in PERCENTILES:
+        rank = max(1, math.ceil(p / 100 * len(ordered)))
+        out["max" if p == 100 else f"p{p}"] = ordered[rank - 1]
+    return out
+
+
+def histogram(values: Iterable[int], edges: list[int]) -> list[int]:
+    """Counts per fixed bin [edges[i], edges[i+1]); the last bin takes everything above."""
+    counts = [0] * len(edges)
+    for value in values:
+        counts[max(0, bisect.bisect_right(edges, value) - 1)] += 1
+    return counts
+
+
+def _sorted(counter: dict) -> dict:
+    return {k: counter[k] for k in sorted(counter)}
+
+
+def _snippet(text: str, limit: int = SNIPPET) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _last(messages: list[dict], role: str) -> str:
+    for message in reversed(messages):
+        if message.get("role") == role:
+            return message.get("content") or ""
+    return ""
+
+
+# ---------------------------------------------------------------- the streaming pass
+
+class _Pass:
+    """Everything computed per record, kept as counters and integer arrays."""
+
+    def __init__(self, identity_terms: dict[str, str], count_tokens: Callable[[list[str]], list[int]] | None):
+        self.by_split: Counter = Counter()
+        self.by_kind: Counter = Counter()
+        self.by_lang: Counter = Counter()
+        self.by_kind_split: dict[str, Counter] = defaultdict(Counter)
+        self.by_source: dict[str, Counter] = defaultdict(Counter)
+        self.source_kinds: dict[str, set] = defaultdict(set)
+        self.chars: dict[tuple[str, str], array] = defaultdict(lambda: array("q"))
+        self.tokens: dict[tuple[str, str], array] = defaultdict(lambda: array("q"))
+        self.turns: Counter = Counter()
+        self.answer_hashes = array("Q")
+        self.question_hashes = array("Q")
+        self.identity_terms = identity_terms  # "name.zh" -> rendered text
+        self.identity_lang: Counter = Counter()
+        self.identity_split: Counter = Counter()
+        self.identity_terms_hit: Counter = Counter()
+        self.identity_answers: Counter = Counter()
+        self.identity_empty = 0
+        self.count_tokens = count_tokens
+        self._token_batch: list[tuple[tuple[str, str], str]] = []
+
+    def add(self, split: str, record: dict) -> None:
+        meta = record.get("meta") or {}
+        messages = record.get("messages") or []
+        kind = meta.get("kind") or "general"
+        lang = meta.get("lang") or "unknown"
+        source = meta.get("source") or "unknown"
+        text = conversation_text(record)
+        self.by_split[split] += 1
+        self.by_kind[kind] += 1
+        self.by_lang[lang] += 1
+        self.by_kind_split[kind][split] += 1
+        self.by_source[source][split] += 1
+        self.source_kinds[source].add(kind)
+        self.chars[(kind, split)].append(len(text))
+        self.turns[sum(1 for m in messages if m.get("role") == "user")] += 1
+        answer = _last(messages, "assistant")
+        self.answer_hashes.append(content_hash(answer.strip()))
+        self.question_hashes.append(content_hash(_last(messages, "user").strip()))
+        if kind == "identity":
+            self._add_identity(split, lang, messages, answer)
+        if self.count_tokens is not None:
+            self._token_batch.append(((kind, split), text))
+            if len(self._token_batch) >= 512:
+                self.flush_tokens()
+
+    def _add_identity(self, split: str, lang: str, messages: list[dict], answer: str) -> None:
+        self.identity_lang[lang] += 1
+        self.identity_split[split] += 1
+        said = "\n".join(m.get("content") or "" for m in messages if m.get("role") == "assistant").casefold()
+        for key, term in self.identity_terms.items():
+            if term and term.casefold() in said:
+                self.identity_terms_hit[key] += 1
+        if any(not (m.get("content") or "").strip() for m in messages if m.get("role") == "assistant"):
+            self.identity_empty += 1
+        self.identity_answers[answer.strip()] += 1
+
+    def flush_tokens(self) -> None:
+        if self._token_batch and self.count_tokens is not None:
+            lengths = self.count_tokens([text for _, text in self._token_batch])
+            for (group, _), n in zip(self._token_batch, lengths):
+                self.tokens[group].append(n)
+        self._token_batch = []
+
+
+def load_tokenizer(path: str) -> Callable[[list[str]], list[int]]:
+    """Token counts per text with the model's own tokenizer (no special tokens, as the length filter)."""
+    try:
+        from transformers import AutoTokenizer
+    except ImportError:
+        raise StatsError("--tokenizer needs the 'transformers' package (pip install transformers)") from None
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(path)
+    except Exception as exc:  # transformers raises OSError, ValueError, ... for a bad path
+        raise StatsError(f"{path}: cannot load tokenizer: {str(exc).splitlines()[0]}") from None
+
+    def count(texts: list[str]) -> list[int]:
+        return [len(ids) for ids in tokenizer(texts, add_special_tokens=False)["input_ids"]]
+
+    return count
+
+
+# ---------------------------------------------------------------- figures
+
+def _length_figures(groups: dict[tuple[str, str], array], edges: list[int]) -> dict[str, Any] | None:
+    if not groups:
+        return None
+    kinds = sorted({k for k, _ in groups})
+    splits = sorted({s for _, s in groups})
+
+    def pick(pred: Callable[[str, str], bool]) -> Iterator[int]:
+        for (kind, split), values in groups.items():
+            if pred(kind, split):
+                yield from values
+
+    return {
+        "all": percentiles(pick(lambda k, s: True)),
+        "by_kind": {k: percentiles(pick(lambda kk, s, k=k: kk == k)) for k in kinds},
+        "by_split": {s: percentiles(pick(lambda k, ss, s=s: ss == s)) for s in splits},
+        "histogram": {
+            "edges": edges,
+            "by_kind_split": {k: {s: histogram(groups[(k, s)], edges) for s in splits if (k, s) in groups}
+                              for k in kinds},
+        },
+    }
+
+
+def _rejects_figures(inputs: Inputs) -> dict[str, Any]:
+    """Stage and reason counts from the manifest; near-dup clusters and line counts from rejects.jsonl."""
+    file_counts: dict[str, Counter] = defaultdict(Counter)
+    clusters: Counter = Counter()
+    lines = 0
+    for reject in inputs.rejects():
+        lines += 1
+        file_counts[reject.get("stage") or "unknown"][reject.get("reason") or "unknown"] += 1
+        if reject.get("reason") == "near_duplicate" and reject.get("duplicate_of"):
+            clusters[reject["duplicate_of"]] += 1
+    if inputs.manifest is not None:
+        by_stage = {s.name: {"in": s.records_in, "out": s.records_out, "rejected": s.rejected,
+                             "reasons": _sorted(s.reasons)} for s in inputs.manifest.stages}
+        stage_order = [s.name for s in inputs.manifest.stages]
+    else:
+        by_stage = {stage: {"in": None, "out": None, "rejected": sum(c.values()), "reasons": _sorted(c)}
+                    for stage, c in file_counts.items()}
+        stage_order = sorted(by_stage)
+    by_reason: Counter = Counter()
+    for stage in by_stage.values():
+        by_reason.update(stage["reasons"])
+    largest = sorted(clusters.items(), key=lambda kv: (-kv[1], kv[0]))[:TOP]
+    return {
+        "total": sum(s["rejected"] for s in by_stage.values()),
+        "lines": lines,
+        "stage_order": stage_order,
+        "by_stage": {k: by_stage[k] for k in sorted(by_stage)},
+        "by_reason": _sorted(by_reason),
+        "duplicates": {
+            "exact": by_reason.get("exact_duplicate", 0),
+            "near": by_reason.get("near_duplicate", 0),
+            "near_clusters": len(clusters),
+            "largest_clusters": [{"kept": kept, "removed": n} for kept, n in largest],
+        },
+    }
+
+
+def _ratio_figures(inputs: Inputs, acc: _Pass) -> dict[str, Any]:
+    if inputs.manifest is not None:
+        r = inputs.manifest.ratio
+        requested, requested_value = r.requested, r.requested_general_per_domain
+        achieved, domain, general, band = r.achieved_general_per_domain, r.domain, r.general, list(r.band)
+    else:
+        from schemas.recipe import RATIO_BAND
+
+        domain = acc.by_kind.get("domain", 0) + acc.by_kind.get("identity", 0)
+        general = acc.by_kind.get("general", 0)
+        requested, requested_value, band = None, None, list(RATIO_BAND)
+        achieved = round(general / domain, 4) if domain else None
+    in_band = achieved is not None and band[0] <= achieved <= band[1]
+    return {"requested": requested, "requested_general_per_domain": requested_value,
+            "achieved_general_per_domain": achieved, "domain": domain, "general": general,
+            "band": band, "in_band": in_band}
+
+
+def _identity_terms(manifest: Manifest | None) -> dict[str, str]:
+    ident = (manifest.identity if manifest else None) or {}
+    terms = {}
+    for field in ("name", "author"):
+        for lang, text in sorted((ident.get(field) or {}).items()):
+            terms[f"{field}.{lang}"] = text
+    return terms
+
+
+def _identity_figures(inputs: Inputs, acc: _Pass) -> dict[str, Any]:
+    ident = (inputs.manifest.identity if inputs.manifest else None) or {}
+    repeated = sorted(((a, n) for a, n in acc.identity_answers.items() if n > 1), key=lambda x: (-x[1], x[0]))
+    terms = _identity_terms(inputs.manifest)
+    return {
+        "configured": bool(ident),
+        "name": _sorted(ident.get("name") or {}),
+        "author": _sorted(ident.get("author") or {}),
+        "system": ident.get("system"),
+        "templates": ident.get("templates"),
+        "rendered": ident.get("rendered"),
+        "records": sum(acc.identity_lang.values()),
+        "by_language": _sorted(acc.identity_lang),
+        "by_split": _sorted(acc.identity_split),
+        "carrying": {key: acc.identity_terms_hit.get(key, 0) for key in sorted(terms)},
+        "empty_answers": acc.identity_empty,
+        "repeated_answers": {
+            "distinct": len(repeated),
+            "records": sum(n for _, n in repeated),
+            "top": [{"answer": _snippet(a), "records": n} for a, n in repeated[:TOP]],
+        },
+    }
+
+
+def _repeated_answers(inputs: Inputs, acc: _Pass) -> list[dict[str, Any]]:
+    """Answers given to >= 5 different questions; texts fetched in a second pass only if any exist."""
+    if not len(acc.answer_hashes):
+        return []
+    import polars as pl
+
+    frame = pl.DataFrame({"a": pl.Series(acc.answer_hashes, dtype=pl.UInt64),
+                          "q": pl.Series(acc.question_hashes, dtype=pl.UInt64)})
+    flagged = (frame.group_by("a").agg(pl.col("q").n_unique().alias("questions"), pl.len().alias("records"))
+               .filter(pl.col("questions") >= REPEATED_ANSWER_QUESTIONS))
+    if flagged.is_empty():
+        return []
+    wanted = {row["a"]: row for row in flagged.iter_rows(named=True)}
+    texts: dict[int, str] = {}
+    for _, record in inputs.records():
+        answer = _last(record.get("messages") or [], "assistant").strip()
+        h = content_hash(answer)
+        if h in wanted and h not in texts:
+            texts[h] = _snippet(answer)
+            if len(texts) == len(wanted):
+                break
+    found = [{"answer": texts.get(h, ""), "questions": row["questions"], "records": row["records"]}
+             for h, row in wanted.items()]
+    return sorted(found, key=lambda x: (-x["questions"], x["answer"]))[:TOP]
+
+
+def _records_figures(acc: _Pass) -> dict[str, Any]:
+    return {
+        "total": sum(acc.by_split.values()),
+        "by_split": _sorted(acc.by_split),
+        "by_kind": _sorted(acc.by_kind),
+        "by_language": _sorted(acc.by_lang),
+        "by_kind_split": {k: _sorted(acc.by_kind_split[k]) for k in sorted(acc.by_kind_split)},
+        "by_source": {s: {"kinds": sorted(acc.source_kinds[s]), "total": sum(acc.by_source[s].values()),
+                          **_sorted(acc.by_source[s])} for s in sorted(acc.by_source)},
+    }
+
+
+def _turns_figures(acc: _Pass) -> dict[str, Any]:
+    total = sum(acc.turns.values())
+    return {
+        "distribution": [[t, acc.turns[t]] for t in sorted(acc.turns)],
+        "mean": round(sum(t * n for t, n in acc.turns.items()) / total, 3) if total else None,
+        "max": max(acc.turns) if acc.turns else None,
+    }
+
+
+def _counts(inputs: Inputs, acc: _Pass) -> dict[str, int]:
+    if inputs.manifest is not None:
+        return _sorted(inputs.manifest.counts)
+    kept = sum(acc.by_split.values())
+    rejected = len(inputs._rejects or [])
+    return {"kept": kept, "read": kept + rejected, "rejected": rejected}
+
+
+# ---------------------------------------------------------------- warnings
+
+def _warn(code: str, message: str) -> dict[str, str]:
+    return {"code": code, "message": message}
+
+
+def _repeated_warning(item: dict[str, Any]) -> dict[str, str]:
+    return _warn("repeated_answer",
+                 f"one answer is given to {item['questions']} different questions: {item['answer'][:80]!r}")
+
+
+def warnings_for(stats: dict[str, Any]) -> list[dict[str, str]]:
+    """Problems worth a look before training; each a stable code plus one readable line."""
+    out = []
+    ratio, records, ident = stats["ratio"], stats["records"], stats["identity"]
+    if stats["source"] != "bundle":
+        # one source file has one kind and no detected language yet: only the answer check applies
+        return [_repeated_warning(item) for item in stats["repeated_answers"]]
+    low, high = ratio["band"]
+    achieved = ratio["achieved_general_per_domain"]
+    if achieved is None:
+        out.append(_warn("ratio_undefined", "no domain or identity records: the domain:general ratio is undefined"))
+    elif not ratio["in_band"]:
+        out.append(_warn("ratio_out_of_band",
+                         f"domain:general is 1:{achieved:g}, outside the allowed 1:{low:g}..1:{high:g}"))
+    if ident["records"] < MIN_IDENTITY:
+        out.append(_warn("few_identity", f"only {ident['records']} identity records (want at least {MIN_IDENTITY})"))
+    for lang in LANGUAGES:
+        if not records["by_language"].get(lang):
+            out.append(_warn("language_missing", f"no '{lang}' records at all"))
+        elif ident["records"] and not ident["by_language"].get(lang):
+            out.append(_warn("identity_language_missing", f"no '{lang}' identity records"))
+    if records["by_split"].get("val") and not ident["by_split"].get("val"):
+        out.append(_warn("val_without_identity", "the val split holds no identity record"))
+    out += [_repeated_warning(item) for item in stats["repeated_answers"]]
+    counts = stats["counts"]
+    for split in SPLITS:
+        if split in counts and counts[split] != records["by_split"].get(split, 0):
+            out.append(_warn("manifest_mismatch", f"manifest says {counts[split]} {split} records, "
+                                                  f"{split}.jsonl holds {records['by_split'].get(split, 0)}"))
+    return out
+
+
+# ---------------------------------------------------------------- entry point
+
+def collect_stats(path: Path, tokenizer: str | None = None) -> dict[str, Any]:
+    """All figures for a bundle version, an output root (newest version) or one source file.
+
+    The result is plain JSON data with sorted keys, identical for identical inputs.
+    """
+    return stats_for(open_inputs(path), tokenizer)
+
+
+def stats_for(inputs: Inputs, tokenizer: str | None = None) -> dict[str, Any]:
+    """collect_stats on inputs already opened (the report reuses them for its examples)."""
+    count_tokens = load_tokenizer(tokenizer) if tokenizer else None
+    acc = _Pass(_identity_terms(inputs.manifest), count_tokens)
+    for split, record in inputs.records():
+        acc.add(split, record)
+    acc.flush_tokens()
+    manifest = inputs.manifest
+    stats: dict[str, Any] = {
+        "source": "bundle" if manifest else "file",
+        "path": str(inputs.path),
+        "bundle": None if manifest is None else {
+            "name": manifest.name, "id": manifest.id,
+            "version": inputs.path.name if VERSION_DIR.match(inputs.path.name) else None,
+            "curatune_version": manifest.curatune_version, "seed": manifest.seed,
+            "schema_version": manifest.schema_version},
+        "counts": _counts(inputs, acc),
+        "sources": [] if manifest is None else sorted(
+            (s.model_dump(exclude={"files"}) for s in manifest.sources), key=lambda s: s["path"]),
+        "records": _records_figures(acc),
+        "ratio": _ratio_figures(inputs, acc),
+        "lengths": {"chars": _length_figures(acc.chars, CHAR_EDGES),
+                    "tokens": _length_figures(acc.tokens, TOKEN_EDGES) if count_tokens else None,
+                    "tokenizer": tokenizer},
+        "turns": _turns_figures(acc),
+        "rejects": _rejects_figures(inputs),
+        "identity": _identity_figures(inputs, acc),
+        "repeated_answers": _repeated_answers(inputs, acc),
+    }
+    stats["duplicates"] = stats["rejects"].pop("duplicates")
+    stats["warnings"] = warnings_for(stats)
+    return json.loads(json.dumps(stats, sort_keys=True, ensure_ascii=False))
