@@ -3,11 +3,12 @@ from __future__ import annotations
 
 import random
 
+from curate.errors import BuildError
 from schemas.recipe import RATIO_BAND
 
 
-class MixError(ValueError):
-    pass
+class MixError(BuildError):
+    """The data cannot reach the ratio band the recipe must keep."""
 
 
 def general_quota(domain: int, general_per_domain: float) -> int:

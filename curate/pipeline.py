@@ -20,6 +20,7 @@ import numpy as np
 
 from curate import __version__
 from curate.bundle import discard, new_staging_dir, publish, write_lines
+from curate.errors import BuildError
 from curate.dedup.exact import exact_key_text, find_exact_duplicates, normalise
 from curate.dedup.minhash import fingerprint, near_duplicates
 from curate.filters.language import LanguageFilter, record_text
@@ -38,10 +39,6 @@ KIND_RANK = {"identity": 0, "domain": 1, "general": 2}
 STAGES = ("read", "validate", "render", "length", "language", "exact_dedup", "near_dedup", "mix")
 CHUNK = 2000
 PARALLEL_FROM = 20_000  # rows; below this, worker start-up costs more than it saves
-
-
-class BuildError(ValueError):
-    """A build that cannot produce a bundle; the message is one line naming file and key."""
 
 
 @dataclass

@@ -167,8 +167,8 @@ def detect_shape(row: dict[str, Any]) -> str | None:
         return "sharegpt"
     if "messages" in row:
         return "messages"
-    if "query" in row and "response" in row:
+    if "query" in row:
         return "query_response"
-    if "instruction" in row and "output" in row:
+    if "instruction" in row:
         return "alpaca"
     return None

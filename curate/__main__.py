@@ -1,0 +1,4 @@
+"""python -m curate"""
+from curate.cli import main
+
+main()
