@@ -54,7 +54,7 @@ def _record_frames(inputs: Any) -> Iterator[pl.DataFrame]:
     for split, record in inputs.records():
         meta = record.get("meta") or {}
         cols["id"].append(meta.get("id") or "")
-        cols["h"].append(content_hash(json.dumps(record, sort_keys=True, ensure_ascii=False)))
+        cols["h"].append(content_hash(_canonical(record, meta)))
         cols["source"].append(meta.get("source") or "unknown")
         cols["kind"].append(meta.get("kind") or "general")
         cols["split"].append(split)
@@ -63,6 +63,14 @@ def _record_frames(inputs: Any) -> Iterator[pl.DataFrame]:
             yield _frame(cols)
             cols = {k: [] for k in cols}
     yield _frame(cols)
+
+
+def _canonical(record: dict, meta: dict) -> str:
+    """Everything that makes a record what it is (turns, tools, kind, language, source), cheaper than json.dumps."""
+    turns = "\x1e".join(f"{m.get('role')}\x1f{m.get('content')}" for m in record.get("messages") or [])
+    tools = record.get("tools")
+    return "\x1d".join([turns, tools if isinstance(tools, str) else json.dumps(tools),
+                        str(meta.get("kind")), str(meta.get("lang")), str(meta.get("source"))])
 
 
 def _frame(cols: dict[str, list]) -> pl.DataFrame:

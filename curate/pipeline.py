@@ -23,7 +23,7 @@ from curate.bundle import discard, new_staging_dir, publish, write_lines
 from curate.errors import BuildError
 from curate.dedup.exact import exact_key_text, find_exact_duplicates, normalise
 from curate.dedup.minhash import fingerprint, near_duplicates
-from curate.filters.language import LanguageFilter, record_text
+from curate.filters.language import LanguageFilter
 from curate.filters.length import LengthFilter
 from curate.identity import render_identity
 from curate.mix import check_band, choose_general
@@ -122,13 +122,12 @@ def filter_records(records: Iterable[Record | Reject], ctx: SourceContext) -> Ch
             continue
         if lang and record.meta.lang is None:
             record.meta.lang = lang
-        body = record_text(record)
         normalised = "\x1f".join(normalise(m.content) for m in record.messages if m.role != "system")
         kept.append(Prepared(
             line=json.dumps(record.to_json_dict(), ensure_ascii=False),
             id=record.meta.id, kind=record.meta.kind, source=ctx.index, lang=record.meta.lang,
             key=exact_key_text(normalised)))
-        texts.append(normalise(body) if near.enabled else "")
+        texts.append(normalised if near.enabled else "")
     signatures = (fingerprint(texts, near.num_perm, near.shingle) if near.enabled and texts
                   else np.zeros((len(texts), near.num_perm if near.enabled else 0), dtype=np.uint32))
     return ChunkResult(kept, rejects, signatures)

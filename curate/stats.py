@@ -282,8 +282,11 @@ def _rejects_figures(inputs: Inputs) -> dict[str, Any]:
     for stage in by_stage.values():
         by_reason.update(stage["reasons"])
     largest = sorted(clusters.items(), key=lambda kv: (-kv[1], kv[0]))[:TOP]
+    # The mix stage "rejects" nothing wrong: it leaves records out for the ratio (counts.mixed_out).
+    filtered = sum(s["rejected"] for name, s in by_stage.items() if name != "mix")
     return {
-        "total": sum(s["rejected"] for s in by_stage.values()),
+        "total": inputs.manifest.counts.get("rejected", filtered) if inputs.manifest else filtered,
+        "mixed_out": by_stage.get("mix", {}).get("rejected", 0),
         "lines": lines,
         "stage_order": stage_order,
         "by_stage": {k: by_stage[k] for k in sorted(by_stage)},
@@ -439,6 +442,9 @@ def warnings_for(stats: dict[str, Any]) -> list[dict[str, str]]:
         out.append(_warn("val_without_identity", "the val split holds no identity record"))
     out += [_repeated_warning(item) for item in stats["repeated_answers"]]
     counts = stats["counts"]
+    if "rejects_file" in counts and counts["rejects_file"] != stats["rejects"]["lines"]:
+        out.append(_warn("manifest_mismatch", f"manifest says {counts['rejects_file']} rows in rejects.jsonl, "
+                                              f"the file holds {stats['rejects']['lines']}"))
     for split in SPLITS:
         if split in counts and counts[split] != records["by_split"].get(split, 0):
             out.append(_warn("manifest_mismatch", f"manifest says {counts[split]} {split} records, "

@@ -121,6 +121,8 @@ def print_stats(stats: dict[str, Any], console: Console) -> None:
                         esc(", ".join(f"{k} {v:,}" for k, v in s["reasons"].items())))
     console.print(rejects)
     d = stats["duplicates"]
+    console.print(f"rejected by filters {_n(stats['rejects']['total'])}, "
+                  f"left out by the mix {_n(stats['rejects']['mixed_out'])}")
     console.print(f"duplicates removed: exact {_n(d['exact'])}, near {_n(d['near'])} "
                   f"(in {_n(d['near_clusters'])} clusters)")
 

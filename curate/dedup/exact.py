@@ -11,7 +11,15 @@ _NOT_WORD = re.compile(r"[\W_]+")
 
 
 def normalise(text: str) -> str:
-    """The text two records must share to count as the same: 'Who are you？' == 'who are you?'."""
+    """The text two records must share to count as the same: 'Who are you？' == 'who are you?'.
+
+    Case folded, everything but letters and digits dropped, then NFKC. Dropping first leaves NFKC
+    little to do (full-width punctuation, the usual reason Chinese text is not NFKC, is gone),
+    which makes this several times faster on Chinese than normalising first.
+    """
+    text = _NOT_WORD.sub("", text.casefold())
+    if unicodedata.is_normalized("NFKC", text):
+        return text
     return _NOT_WORD.sub("", unicodedata.normalize("NFKC", text).casefold())
 
 

@@ -18,7 +18,7 @@ _KANA = re.compile(r"[\u3040-\u30ff]")
 _HANGUL = re.compile(r"[\uac00-\ud7af\u1100-\u11ff]")
 _LATIN = re.compile(r"[A-Za-z\u00c0-\u024f]")
 _URL_OR_CODE = re.compile(r"https?://\S+|`[^`]*`")
-SAMPLE_CHARS = 400  # detecting on the head of the text is as accurate and bounds the cost
+SAMPLE_CHARS = 200  # detecting on the head of the text is as accurate and bounds the cost
 
 
 def _script_guess(text: str) -> str | None:

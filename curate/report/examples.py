@@ -27,6 +27,9 @@ def raw_text(raw: Any) -> str:
         return ""
     if isinstance(raw, str):
         return truncate(raw)
+    if isinstance(raw, dict) and isinstance(raw.get("messages"), list) and all(
+            isinstance(m, dict) for m in raw["messages"]):
+        return record_text(raw)  # an already-canonical record: show the conversation, not its JSON
     return truncate(json.dumps(raw, ensure_ascii=False, indent=1, sort_keys=True))
 
 

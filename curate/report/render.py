@@ -11,14 +11,15 @@ import os
 from pathlib import Path
 from typing import Any
 
-from jinja2 import Environment, PackageLoader, StrictUndefined
+from jinja2 import DictLoader, Environment, StrictUndefined
 from markupsafe import Markup
 
 from curate.report import svg
 from curate.report.examples import collect_examples
+from curate.report.template import REPORT_TEMPLATE
 from curate.stats import open_inputs, stats_for
 
-_ENV = Environment(loader=PackageLoader("curate.report", "templates"), autoescape=True,
+_ENV = Environment(loader=DictLoader({"report.html": REPORT_TEMPLATE}), autoescape=True,
                    undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
 
 
@@ -59,7 +60,7 @@ def _pct(part: int | None, whole: int | None) -> str:
 def render_html(stats: dict[str, Any], examples: dict[str, Any] | None = None) -> str:
     """The report page for figures from collect_stats and examples from collect_examples."""
     examples = examples or {"rejects": {}, "clusters": []}
-    template = _ENV.get_template("report.html.j2")
+    template = _ENV.get_template("report.html")
     return template.render(s=stats, ex=examples, fig=_fig_function(stats), fmt=fmt, pct=_pct, svg=svg,
                            charts=_charts(stats))
 
@@ -74,7 +75,7 @@ def _charts(stats: dict[str, Any]) -> dict[str, Any]:
         "kinds": svg.bars(sorted(records["by_kind"].items(), key=lambda kv: (-kv[1], kv[0])),
                           total=records["total"]),
         "reasons": svg.bars(sorted(stats["rejects"]["by_reason"].items(), key=lambda kv: (-kv[1], kv[0]))[:30],
-                            total=stats["rejects"]["total"]),
+                            total=sum(stats["rejects"]["by_reason"].values())),
         "histograms": {},
     }
     for unit in ("chars", "tokens"):

@@ -1,4 +1,6 @@
-<!DOCTYPE html>
+"""The report page as a jinja2 template, kept in a module so it ships with the package (no package-data)."""
+
+REPORT_TEMPLATE = r'''<!DOCTYPE html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
@@ -29,7 +31,8 @@ tbody tr:nth-child(even) { background:#fafbfc; }
 .warnings { background:var(--warn); border:1px solid var(--warnline); }
 .warnings li { margin:3px 0; }
 .warnings code { font-size:11.5px; color:#8a5a00; }
-.allgood { color:var(--ok); font-weight:600; }
+.allgood { color:var(--ok); font-weight:600; margin:0; }
+.nowarnings { border-left:4px solid var(--ok); }
 .bad { color:var(--bad); font-weight:600; }
 .good { color:var(--ok); font-weight:600; }
 .muted { color:var(--muted); }
@@ -56,7 +59,7 @@ footer { color:var(--muted); font-size:12px; text-align:center; padding:10px; }
 </header>
 <main>
 
-<section class="warnings" id="warnings">
+<section class="{{ 'warnings' if s.warnings else 'nowarnings' }}" id="warnings">
   <h2>Warnings</h2>
   {% if s.warnings %}
   <ul>
@@ -159,7 +162,7 @@ footer { color:var(--muted); font-size:12px; text-align:center; padding:10px; }
 
 <section id="rejects">
   <h2>Rejects</h2>
-  <p>{{ fig("rejects", "total") }} records rejected; duplicates removed: {{ fig("duplicates", "exact") }} exact, {{ fig("duplicates", "near") }} near.</p>
+  <p>{{ fig("rejects", "total") }} records rejected by the filters{% if s.rejects.mixed_out %}, {{ fig("rejects", "mixed_out") }} left out by the mix to hold the ratio{% endif %}; duplicates removed: {{ fig("duplicates", "exact") }} exact, {{ fig("duplicates", "near") }} near. Every one of them is in rejects.jsonl with its reason.</p>
   <div class="grid2">
     <div>
       <h3>By stage</h3>
@@ -174,7 +177,7 @@ footer { color:var(--muted); font-size:12px; text-align:center; padding:10px; }
       </table>
     </div>
     <div>
-      <h3>By reason</h3>
+      <h3>By reason (including the mix)</h3>
       {{ charts.reasons }}
     </div>
   </div>
@@ -251,3 +254,4 @@ footer { color:var(--muted); font-size:12px; text-align:center; padding:10px; }
 <footer>curatune data report · generated from the bundle files alone; figures match manifest.json</footer>
 </body>
 </html>
+'''
