@@ -105,7 +105,7 @@ class Generator:
 def generate(folder: Path, n: int, seed: int) -> dict[str, list[int]]:
     """Writes four source files and returns, per file, each line's cluster id (twins share one)."""
     rng = random.Random(seed)
-    plan = {"domain_zh": n // 6, "domain_en": n // 6, "general_zh": n // 3}
+    plan = {"domain_zh": n // 8, "domain_en": n // 8, "general_zh": 3 * n // 8}
     plan["general_en"] = n - sum(plan.values())
     truth: dict[str, list[int]] = {}
     kinds: dict[str, list[str]] = {}
@@ -142,7 +142,7 @@ def write_recipe(folder: Path) -> Path:
     sources = "\n".join(f"  - {{path: {name}.jsonl, kind: {name.split('_')[0]}, languages: [{name.split('_')[1]}]}}"
                         for name in ("domain_zh", "domain_en", "general_zh", "general_en"))
     recipe = folder / "recipe.yaml"
-    recipe.write_text(f"name: scale\nsources:\n{sources}\nmix: {{ratio: '1:2'}}\n"
+    recipe.write_text(f"name: scale\nsources:\n{sources}\nmix: {{ratio: '1:3'}}\n"
                       "filters: {length: {min_chars: 1, max_chars: 100000}}\n"
                       "dedup: {near: {threshold: 0.8, num_perm: 128, shingle: 5}}\noutput: out\n", encoding="utf-8")
     return recipe
@@ -201,15 +201,20 @@ def score_dedup(version: Path, truth: dict[str, list[int]], kinds: dict[str, lis
 
 
 def language_accuracy(samples: int = 2000, seed: int = 5) -> float:
-    """Detection on zh and en snippets of 10-60 characters cut from the project's sentences."""
+    """Detection on zh and en snippets of 10-60 characters (cut at a word boundary in English)
+    from the project's own questions and answers; a zh snippet must hold Chinese characters."""
     rng = random.Random(seed)
     right = total = 0
     for lang in ("zh", "en"):
-        _, sentences = sentence_pool(lang)
+        questions, sentences = sentence_pool(lang)
+        pool = questions + sentences
         for _ in range(samples // 2):
-            text = rng.choice(sentences)
-            text = text[:rng.randint(10, 60)]
-            if len(text) < 10:
+            text, limit = rng.choice(pool), rng.randint(10, 60)
+            if lang == "en" and len(text) > limit:
+                cut = text.rfind(" ", 0, limit)
+                text = text[:cut] if cut >= 10 else text[:limit]
+            text = text[:limit]
+            if len(text) < 10 or (lang == "zh" and not re.search(r"[\u4e00-\u9fff]", text)):
                 continue
             total += 1
             right += detect_language(text) == lang

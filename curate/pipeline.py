@@ -11,6 +11,7 @@ import hashlib
 import json
 import multiprocessing
 import os
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -222,7 +223,9 @@ def build(recipe: Recipe, output_root: str | Path | None = None, *, strict: bool
         manifest = _build_into(staging, recipe, strict=strict, workers=workers, log=log)
         for name in ("train.jsonl", "val.jsonl", "rejects.jsonl", "manifest.json"):
             os.chmod(staging / name, 0o444)  # a version is immutable once written
+        started = time.perf_counter()
         _write_report(staging, log)
+        log(f"report.html in {time.perf_counter() - started:.1f}s")
         version = publish(staging, root)
     except BaseException:
         discard(staging)
@@ -242,6 +245,11 @@ def _write_report(staging: Path, log: Callable[[str], None]) -> None:
 def _build_into(staging: Path, recipe: Recipe, *, strict: bool, workers: int | None,
                 log: Callable[[str], None]) -> Manifest:
     seed = recipe.split.seed
+    started = time.perf_counter()
+
+    def elapsed() -> str:
+        return f"{time.perf_counter() - started:.1f}s"
+
     counts = Counts()
     sink = RejectSink(staging / "rejects.jsonl", counts, strict)
     settings = Settings(recipe)
@@ -299,7 +307,7 @@ def _build_into(staging: Path, recipe: Recipe, *, strict: bool, workers: int | N
             results = _ordered_map(pool, prepare_rows, tasks) if pool else (prepare_rows(*t) for t in tasks)
             for result in results:
                 take(result, ctx.index)
-            log(f"read {ctx.index}/{len(contexts)}: {recipe.sources[ctx.index - 1].path}")
+            log(f"[{elapsed()}] read {ctx.index}/{len(contexts)}: {recipe.sources[ctx.index - 1].path}")
     finally:
         if pool:
             pool.close()
@@ -333,7 +341,8 @@ def _build_into(staging: Path, recipe: Recipe, *, strict: bool, workers: int | N
         removed_near = near_duplicates(sig, recipe.dedup.near.threshold)
         drop(removed_near, "near_dedup", "near_duplicate")
         kept = [kept[i] for i in survivors(removed_near)]
-    log(f"deduplicated: {counts.stage_rejected['exact_dedup']} exact, {counts.stage_rejected['near_dedup']} near")
+    log(f"[{elapsed()}] deduplicated: {counts.stage_rejected['exact_dedup']} exact, "
+        f"{counts.stage_rejected['near_dedup']} near")
 
     # Mix: identity counts as domain; general records are sampled down to the ratio.
     domain = [p for p in kept if p.kind != "general"]
@@ -378,6 +387,7 @@ def _build_into(staging: Path, recipe: Recipe, *, strict: bool, workers: int | N
                 "sampled_out": sum(s.sampled_out for s in source_stats.values()),
                 "train": len(train_idx), "val": len(val_idx)},
         files=files)
+    log(f"[{elapsed()}] wrote train, val and rejects")
     (staging / "manifest.json").write_text(manifest.model_dump_json(indent=2) + "\n", encoding="utf-8")
     return manifest
 

