@@ -2,6 +2,7 @@
 leaves no partial version and never touches an older one."""
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import tempfile
@@ -49,14 +50,17 @@ def publish(staging: Path, root: Path) -> Path:
     number = max(numbers, default=0) + 1
     while True:
         target = root / f"v{number:04d}"
-        try:
-            os.mkdir(target)  # claim the name; rename over an empty dir is atomic on POSIX
-        except FileExistsError:
-            number += 1
-            continue
-        os.rename(staging, target)
-        _fsync_dir(root)
-        return target
+        if not target.exists():
+            try:
+                # Atomic; fails (ENOTEMPTY) if a concurrent build took the name since we looked.
+                os.rename(staging, target)
+            except OSError as exc:
+                if exc.errno not in (errno.ENOTEMPTY, errno.EEXIST):
+                    raise
+            else:
+                _fsync_dir(root)
+                return target
+        number += 1
 
 
 def discard(staging: Path) -> None:

@@ -82,7 +82,10 @@ class Settings:
 
     def filters(self) -> tuple[LengthFilter, LanguageFilter]:
         cfg = self.recipe.filters
-        return (LengthFilter(cfg.length, self.count_tokens),
+        length = cfg.length
+        if length.tokenizer and self.recipe.resolve(length.tokenizer).exists():
+            length = length.model_copy(update={"tokenizer": str(self.recipe.resolve(length.tokenizer))})
+        return (LengthFilter(length, self.count_tokens),
                 LanguageFilter(cfg.language.backend, cfg.language.min_chars))
 
 
