@@ -60,3 +60,22 @@ def test_paths_resolve_relative_to_recipe(tmp_path):
     recipe = load_recipe(make_project(tmp_path))
     assert recipe.resolve("general/zh.jsonl") == (tmp_path / "general" / "zh.jsonl").resolve()
     assert recipe.output_root() == (tmp_path / "bundle").resolve()
+
+
+def test_recipe_name_cannot_be_a_path(tmp_path):
+    path = _recipe_text(tmp_path, "name: ../../etc/evil\nsources: [{path: a.jsonl, kind: domain}]\n")
+    with pytest.raises(RecipeError, match="name: String should match pattern"):
+        load_recipe(path)
+
+
+def test_build_writes_only_inside_the_output_root(tmp_path):
+    from curate.pipeline import build
+
+    project = tmp_path / "project"
+    project.mkdir()
+    recipe = load_recipe(make_project(project))
+    before = {p for p in tmp_path.rglob("*")}
+    result = build(recipe, tmp_path / "chosen")
+    created = {p for p in tmp_path.rglob("*")} - before
+    assert created and all(p.is_relative_to(tmp_path / "chosen") for p in created)
+    assert result.version_dir.parent == (tmp_path / "chosen").resolve()

@@ -1,0 +1,121 @@
+"""`train` command line: parse flags, call library functions, turn known errors into one line.
+
+Flags are spelled like ms-swift (--lora_rank) and also accepted dashed (--lora-rank). Options left
+unset stay None so the recipe's `train:` section can fill them before the built-in defaults.
+"""
+from __future__ import annotations
+
+import functools
+import os
+import sys
+from typing import Any, Callable
+
+import click
+
+from train.config import TrainConfig, TrainConfigError
+from train.errors import TrainError
+
+FIELDS = TrainConfig.model_fields
+
+
+def _flag(name: str, type_: Any = None, is_flag: bool = False, help_: str | None = None):
+    """--name and --name-with-dashes for TrainConfig field `name`, default None, help shows the real default."""
+    spellings = [f"--{name}"] + ([f"--{name.replace('_', '-')}"] if "_" in name else [])
+    field = FIELDS[name]
+    text = help_ or field.description or ""
+    text = f"{text} [default: {field.default}]".strip()
+    if is_flag:
+        return click.option(*spellings, name, is_flag=True, default=None, help=text)
+    return click.option(*spellings, name, type=type_, default=None, help=text)
+
+
+TRAIN_FLAGS = [
+    _flag("model", str), _flag("train_type", click.Choice(["lora", "full"])),
+    _flag("lora_rank", int), _flag("lora_alpha", int), _flag("lora_dropout", float), _flag("target_modules", str),
+    _flag("learning_rate", float), _flag("num_train_epochs", float), _flag("max_steps", int),
+    _flag("per_device_train_batch_size", int), _flag("gradient_accumulation_steps", int),
+    _flag("max_length", int), _flag("output_dir", str), _flag("seed", int), _flag("system", str),
+    _flag("warmup_ratio", float), _flag("weight_decay", float), _flag("trust_remote_code", is_flag=True),
+    _flag("packing", is_flag=True), _flag("eval_steps", int), _flag("save_steps", int),
+    _flag("save_total_limit", int), _flag("early_stopping_patience", int),
+    _flag("gradient_checkpointing", is_flag=True), _flag("quant", click.Choice(["4bit"])),
+    _flag("logging_steps", int), _flag("resume", is_flag=True),
+    click.option("--bf16/--no-bf16", "bf16", default=None, help="bf16 where supported [default: auto; fp32 on CPU]"),
+]
+
+
+def _apply(options: list[Callable]) -> Callable:
+    def decorate(func):
+        for option in reversed(options):
+            func = option(func)
+        return func
+    return decorate
+
+
+def _one_line_errors(func: Callable) -> Callable:
+    """Known, user-fixable errors print as `train: ...` and exit 1, without a traceback."""
+    from schemas.bundle import BundleError
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        try:
+            return func(*args, **kwargs)
+        except (TrainError, TrainConfigError, BundleError) as exc:
+            click.echo(f"train: {exc}", err=True)
+            sys.exit(1)
+    return wrapper
+
+
+@click.group()
+def main() -> None:
+    """Fine-tune a chat model on a curated bundle (LoRA by default), then chat with or merge the result."""
+
+
+@main.command("run")
+@click.argument("bundle", type=click.Path())
+@_apply(TRAIN_FLAGS)
+@_one_line_errors
+def run_cmd(bundle: str, **flags: Any) -> None:
+    """Train on BUNDLE (a version dir, or an output root: newest version). Prints the adapter path last."""
+    from train.run import run_training
+
+    adapter = run_training(bundle, flags)
+    if int(os.environ.get("RANK", "0")) == 0:  # under torchrun, one path on stdout, not one per process
+        click.echo(str(adapter))
+
+
+@main.command("chat")
+@click.argument("adapter", type=click.Path())
+@click.option("--prompt", default=None, help="ask one question, print the answer and exit")
+@click.option("--temperature", type=float, default=0.0, show_default=True, help="0 = greedy")
+@click.option("--max_new_tokens", "--max-new-tokens", "max_new_tokens", type=int, default=256, show_default=True)
+@click.option("--system", default=None, help="system prompt (none by default)")
+@click.option("--model", default=None, help="base model, if it moved since training")
+@_one_line_errors
+def chat_cmd(adapter: str, prompt: str | None, temperature: float, max_new_tokens: int, system: str | None,
+             model: str | None) -> None:
+    """Chat with ADAPTER (the folder `train run` printed); reads stdin lines until EOF or 'exit'."""
+    from train.chat import chat_loop, generate_answer, load_for_chat
+
+    lm, tokenizer = load_for_chat(adapter, model)
+    if prompt is not None:
+        messages = ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": prompt}]
+        click.echo(generate_answer(lm, tokenizer, messages, temperature, max_new_tokens))
+        return
+    chat_loop(lm, tokenizer, sys.stdin, sys.stdout, system, temperature, max_new_tokens)
+
+
+@main.command("merge")
+@click.argument("adapter", type=click.Path())
+@click.option("--output_dir", "--output-dir", "output_dir", required=True, type=click.Path())
+@click.option("--model", default=None, help="base model, if it moved since training")
+@_one_line_errors
+def merge_cmd(adapter: str, output_dir: str, model: str | None) -> None:
+    """Fold ADAPTER into its base model and save a plain model folder (safetensors + tokenizer)."""
+    from train.merge import merge_adapter
+
+    click.echo(str(merge_adapter(adapter, output_dir, model)))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
