@@ -46,6 +46,33 @@ class Inputs:
     version_dir: Path | None = None
     _records: list[dict] | None = None
     _rejects: list[dict] | None = None
+    kept_records: dict[str, tuple[str, dict]] | None = None  # filled by the stats pass for the report
+
+    def parts(self, pieces: int) -> list[list[tuple[str, Path, int, int]]]:
+        """The split files cut into `pieces` byte ranges on line boundaries, for parallel passes."""
+        assert self.version_dir is not None
+        files = [(split, self.version_dir / f"{split}.jsonl") for split in SPLITS]
+        files = [(split, f, f.stat().st_size) for split, f in files if f.is_file()]
+        total = sum(size for *_, size in files)
+        target = max(1, total // pieces)
+        out: list[list[tuple[str, Path, int, int]]] = [[]]
+        used = 0
+        for split, file, size in files:
+            start = 0
+            with open(file, "rb") as handle:
+                while start < size:
+                    end = min(size, start + max(1, target - used))
+                    if end < size:
+                        handle.seek(end)
+                        handle.readline()
+                        end = handle.tell()
+                    out[-1].append((split, file, start, end))
+                    used += end - start
+                    start = end
+                    if used >= target and len(out) < pieces:
+                        out.append([])
+                        used = 0
+        return [part for part in out if part]
 
     def records(self) -> Iterator[tuple[str, dict]]:
         if self.version_dir is None:
@@ -150,18 +177,23 @@ def _last(messages: list[dict], role: str) -> str:
 
 # ---------------------------------------------------------------- the streaming pass
 
+def _int_array() -> array:
+    return array("q")
+
+
 class _Pass:
     """Everything computed per record, kept as counters and integer arrays."""
 
-    def __init__(self, identity_terms: dict[str, str], count_tokens: Callable[[list[str]], list[int]] | None):
+    def __init__(self, identity_terms: dict[str, str], count_tokens: Callable[[list[str]], list[int]] | None,
+                 wanted_ids: frozenset[str] = frozenset()):
         self.by_split: Counter = Counter()
         self.by_kind: Counter = Counter()
         self.by_lang: Counter = Counter()
         self.by_kind_split: dict[str, Counter] = defaultdict(Counter)
         self.by_source: dict[str, Counter] = defaultdict(Counter)
         self.source_kinds: dict[str, set] = defaultdict(set)
-        self.chars: dict[tuple[str, str], array] = defaultdict(lambda: array("q"))
-        self.tokens: dict[tuple[str, str], array] = defaultdict(lambda: array("q"))
+        self.chars: dict[tuple[str, str], array] = defaultdict(_int_array)
+        self.tokens: dict[tuple[str, str], array] = defaultdict(_int_array)
         self.turns: Counter = Counter()
         self.answer_hashes = array("Q")
         self.question_hashes = array("Q")
@@ -173,6 +205,32 @@ class _Pass:
         self.identity_empty = 0
         self.count_tokens = count_tokens
         self._token_batch: list[tuple[tuple[str, str], str]] = []
+        self.wanted_ids = wanted_ids  # kept records of the largest near-duplicate clusters
+        self.wanted_records: dict[str, tuple[str, dict]] = {}
+
+    def merge(self, other: "_Pass") -> None:
+        """Fold in the pass over a later part of the same files (order is kept)."""
+        for mine, theirs in ((self.by_split, other.by_split), (self.by_kind, other.by_kind),
+                             (self.by_lang, other.by_lang), (self.turns, other.turns),
+                             (self.identity_lang, other.identity_lang), (self.identity_split, other.identity_split),
+                             (self.identity_terms_hit, other.identity_terms_hit),
+                             (self.identity_answers, other.identity_answers)):
+            mine.update(theirs)
+        for key, counter in other.by_kind_split.items():
+            self.by_kind_split[key].update(counter)
+        for key, counter in other.by_source.items():
+            self.by_source[key].update(counter)
+        for key, kinds in other.source_kinds.items():
+            self.source_kinds[key] |= kinds
+        for key, values in other.chars.items():
+            self.chars[key].extend(values)
+        for key, values in other.tokens.items():
+            self.tokens[key].extend(values)
+        self.answer_hashes.extend(other.answer_hashes)
+        self.question_hashes.extend(other.question_hashes)
+        self.identity_empty += other.identity_empty
+        for rid, found in other.wanted_records.items():
+            self.wanted_records.setdefault(rid, found)
 
     def add(self, split: str, record: dict) -> None:
         meta = record.get("meta") or {}
@@ -194,6 +252,8 @@ class _Pass:
         self.question_hashes.append(content_hash(_last(messages, "user").strip()))
         if kind == "identity":
             self._add_identity(split, lang, messages, answer)
+        if self.wanted_ids and meta.get("id") in self.wanted_ids:
+            self.wanted_records.setdefault(meta["id"], (split, record))
         if self.count_tokens is not None:
             self._token_batch.append(((kind, split), text))
             if len(self._token_batch) >= 512:
@@ -454,6 +514,50 @@ def warnings_for(stats: dict[str, Any]) -> list[dict[str, str]]:
 
 # ---------------------------------------------------------------- entry point
 
+PARALLEL_BYTES = 64 << 20  # below this a second process costs more than it saves
+
+
+def _read_range(file: Path, start: int, end: int) -> Iterator[dict]:
+    with open(file, "rb") as handle:
+        handle.seek(start)
+        while handle.tell() < end:
+            line = handle.readline()
+            if not line:
+                break
+            if line.strip():
+                yield json.loads(line)
+
+
+def _pass_over(part: list[tuple[str, Path, int, int]], terms: dict[str, str], wanted: frozenset[str]) -> _Pass:
+    acc = _Pass(terms, None, wanted)
+    for split, file, start, end in part:
+        for record in _read_range(file, start, end):
+            acc.add(split, record)
+    return acc
+
+
+def _records_pass(inputs: Inputs, terms: dict[str, str], count_tokens, wanted: frozenset[str]) -> _Pass:
+    """One pass over train and val; big bundles are read by two processes, results merged in order."""
+    import multiprocessing
+    import os
+
+    size = sum((inputs.version_dir / f"{s}.jsonl").stat().st_size for s in SPLITS
+               if inputs.version_dir and (inputs.version_dir / f"{s}.jsonl").is_file())
+    workers = min(2, os.cpu_count() or 1)
+    if inputs.version_dir is None or count_tokens is not None or size < PARALLEL_BYTES or workers < 2:
+        acc = _Pass(terms, count_tokens, wanted)
+        for split, record in inputs.records():
+            acc.add(split, record)
+        acc.flush_tokens()
+        return acc
+    with multiprocessing.get_context("fork").Pool(workers) as pool:
+        parts = pool.starmap(_pass_over, [(part, terms, wanted) for part in inputs.parts(workers)])
+    acc = parts[0]
+    for part in parts[1:]:
+        acc.merge(part)
+    return acc
+
+
 def collect_stats(path: Path, tokenizer: str | None = None) -> dict[str, Any]:
     """All figures for a bundle version, an output root (newest version) or one source file.
 
@@ -465,10 +569,10 @@ def collect_stats(path: Path, tokenizer: str | None = None) -> dict[str, Any]:
 def stats_for(inputs: Inputs, tokenizer: str | None = None) -> dict[str, Any]:
     """collect_stats on inputs already opened (the report reuses them for its examples)."""
     count_tokens = load_tokenizer(tokenizer) if tokenizer else None
-    acc = _Pass(_identity_terms(inputs.manifest), count_tokens)
-    for split, record in inputs.records():
-        acc.add(split, record)
-    acc.flush_tokens()
+    rejects = _rejects_figures(inputs)
+    wanted = frozenset(c["kept"] for c in rejects["duplicates"]["largest_clusters"])
+    acc = _records_pass(inputs, _identity_terms(inputs.manifest), count_tokens, wanted)
+    inputs.kept_records = acc.wanted_records
     manifest = inputs.manifest
     stats: dict[str, Any] = {
         "source": "bundle" if manifest else "file",
@@ -487,7 +591,7 @@ def stats_for(inputs: Inputs, tokenizer: str | None = None) -> dict[str, Any]:
                     "tokens": _length_figures(acc.tokens, TOKEN_EDGES) if count_tokens else None,
                     "tokenizer": tokenizer},
         "turns": _turns_figures(acc),
-        "rejects": _rejects_figures(inputs),
+        "rejects": rejects,
         "identity": _identity_figures(inputs, acc),
         "repeated_answers": _repeated_answers(inputs, acc),
     }

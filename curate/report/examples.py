@@ -55,7 +55,10 @@ def collect_examples(inputs: Inputs, stats: dict[str, Any]) -> dict[str, Any]:
         if reason == "near_duplicate" and twin in wanted and len(removed[twin]) < PER_CLUSTER:
             removed[twin].append(example)
     kept: dict[str, dict] = {}
-    if wanted:
+    for rid, (split, record) in (inputs.kept_records or {}).items():
+        if rid in wanted:
+            kept[rid] = {"id": rid, "split": split, "text": record_text(record)}
+    if wanted and len(kept) < len(wanted):
         for split, record in inputs.records():
             rid = (record.get("meta") or {}).get("id")
             if rid in wanted and rid not in kept:

@@ -1,0 +1,28 @@
+"""The two-process stats pass of a big bundle gives exactly the figures of the one-process pass."""
+import json
+
+import curate.stats as stats
+from curate.pipeline import build
+from curate.report import write_report
+from schemas.recipe import load_recipe
+from tests.curate_helpers import make_project, write_jsonl
+
+
+def test_parallel_stats_pass_equals_serial(tmp_path, monkeypatch):
+    recipe = make_project(tmp_path, general_per_lang=200)
+    base = "Photosynthesis turns light, water and carbon dioxide into sugar and oxygen in green plants."
+    write_jsonl(tmp_path / "general" / "near.jsonl", [
+        {"instruction": "Explain photosynthesis.", "output": base},
+        {"instruction": "Explain photosynthesis!", "output": base.replace("green", "most green")}])
+    text = recipe.read_text(encoding="utf-8")
+    recipe.write_text(text.replace("sources:\n", "sources:\n- path: general/near.jsonl\n  kind: general\n", 1))
+    version = build(load_recipe(recipe)).version_dir
+    monkeypatch.setattr(stats, "PARALLEL_BYTES", 1 << 40)
+    serial = stats.collect_stats(version)
+    write_report(version, tmp_path / "serial.html")
+    monkeypatch.setattr(stats, "PARALLEL_BYTES", 1)
+    parallel = stats.collect_stats(version)
+    write_report(version, tmp_path / "parallel.html")
+    assert json.dumps(serial, sort_keys=True) == json.dumps(parallel, sort_keys=True)
+    assert serial["duplicates"]["near"] == 1
+    assert (tmp_path / "serial.html").read_bytes() == (tmp_path / "parallel.html").read_bytes()
