@@ -168,36 +168,42 @@ def run_build(recipe: Path) -> tuple[float, float, Path]:
     out, err = proc.communicate()
     if proc.returncode:
         raise SystemExit(f"build failed: {err.strip().splitlines()[-1]}")
+    for line in err.strip().splitlines():
+        print(f"  | {line}", flush=True)
     return elapsed, peak / 2**20, Path(out.strip().splitlines()[-1])
 
 
 def score_dedup(version: Path, truth: dict[str, list[int]], kinds: dict[str, list[str]]) -> dict[str, float]:
-    injected = {"exact": 0, "near": 0}
-    for name in kinds:
-        for kind in kinds[name]:
-            if kind != "original":
-                injected[kind] += 1
+    """Precision: removed records whose named twin is truly their twin. Recall per kind: injected
+    copies not left standing beside another member of their cluster."""
+    def where(record_id: str) -> tuple[str, int]:
+        file, row = record_id.rsplit(":", 1)
+        return file.removesuffix(".jsonl"), int(row) - 1
+
     removed = correct = 0
-    found = {"exact": 0, "near": 0}
     with open(version / "rejects.jsonl", encoding="utf-8") as handle:
         for line in handle:
             reject = json.loads(line)
-            if reject["stage"] not in ("exact_dedup", "near_dedup"):
-                continue
-            removed += 1
-            file, row = reject["id"].rsplit(":", 1)
-            twin_file, twin_row = reject["duplicate_of"].rsplit(":", 1)
-            name, twin_name = file.removesuffix(".jsonl"), twin_file.removesuffix(".jsonl")
-            if truth[name][int(row) - 1] == truth[twin_name][int(twin_row) - 1]:
-                correct += 1
-                # the removed one of a twin pair may be the original: credit the copy's kind
-                kind = kinds[name][int(row) - 1]
-                if kind == "original":
-                    kind = kinds[twin_name][int(twin_row) - 1]
-                found[kind] += 1
+            if reject["stage"] in ("exact_dedup", "near_dedup"):
+                removed += 1
+                (name, row), (twin, twin_row) = where(reject["id"]), where(reject["duplicate_of"])
+                correct += truth[name][row] == truth[twin][twin_row]
+    survivors: dict[int, list[str]] = {}
+    for split in ("train", "val"):
+        with open(version / f"{split}.jsonl", encoding="utf-8") as handle:
+            for line in handle:
+                name, row = where(json.loads(line)["meta"]["id"])
+                survivors.setdefault(truth[name][row], []).append(kinds[name][row])
+    injected = {kind: sum(k == kind for ks in kinds.values() for k in ks) for kind in ("exact", "near")}
+    missed = {"exact": 0, "near": 0}
+    for standing in survivors.values():
+        if len(standing) > 1:  # all but one are misses; the original is the one allowed to stay
+            extra = sorted(standing, key=lambda k: k != "original")[1:]
+            for kind in extra:
+                missed[kind if kind != "original" else "near"] += 1
     return {"precision": correct / max(removed, 1),
-            "recall_exact": found["exact"] / max(injected["exact"], 1),
-            "recall_near": found["near"] / max(injected["near"], 1)}
+            "recall_exact": 1 - missed["exact"] / max(injected["exact"], 1),
+            "recall_near": 1 - missed["near"] / max(injected["near"], 1)}
 
 
 def language_accuracy(samples: int = 2000, seed: int = 5) -> float:

@@ -128,7 +128,7 @@ def filter_records(records: Iterable[Record | Reject], ctx: SourceContext) -> Ch
             record.meta.lang = lang
         normalised = "\x1f".join(normalise(m.content) for m in record.messages if m.role != "system")
         kept.append(Prepared(
-            line=json.dumps(record.to_json_dict(), ensure_ascii=False),
+            line=record.model_dump_json(exclude_none=True),
             id=record.meta.id, kind=record.meta.kind, source=ctx.index, lang=record.meta.lang,
             key=exact_key_text(normalised)))
         texts.append(normalised if near.enabled else "")
@@ -326,7 +326,7 @@ def _build_into(staging: Path, recipe: Recipe, *, strict: bool, workers: int | N
             twin, score = value if isinstance(value, tuple) else (value, 1.0)
             record = json.loads(kept[index].line)
             similarity = "" if stage == "exact_dedup" else f" (estimated Jaccard {score:.2f})"
-            sink.add(Reject(source=record["meta"]["source"], line=record["meta"]["line"], stage=stage,
+            sink.add(Reject(source=record["meta"]["source"], line=record["meta"].get("line"), stage=stage,
                             reason=reason, message=f"duplicate of {kept[twin].id}{similarity}", raw=record,
                             id=kept[index].id, kind=kept[index].kind, duplicate_of=kept[twin].id),
                      kept[index].source)
@@ -354,7 +354,7 @@ def _build_into(staging: Path, recipe: Recipe, *, strict: bool, workers: int | N
     for index, item in enumerate(general):
         if index not in chosen:
             record = json.loads(item.line)
-            sink.add(Reject(source=record["meta"]["source"], line=record["meta"]["line"], stage="mix",
+            sink.add(Reject(source=record["meta"]["source"], line=record["meta"].get("line"), stage="mix",
                             reason="over_ratio", message=f"left out to keep domain:general at {recipe.mix.ratio}",
                             raw=record, id=item.id, kind=item.kind), item.source)
     general = [g for i, g in enumerate(general) if i in chosen]
