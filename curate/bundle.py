@@ -27,8 +27,23 @@ def write_lines(path: Path, lines: Iterable[str]) -> FileEntry:
 
 
 def new_staging_dir(root: Path) -> Path:
+    """A fresh `.building-<pid>-*` dir; those left by builds that were killed are removed first."""
     root.mkdir(parents=True, exist_ok=True)
-    return Path(tempfile.mkdtemp(prefix=".building-", dir=root))
+    for stale in root.glob(".building-*"):
+        pid = stale.name.split("-")[1]
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(stale, ignore_errors=True)
+    return Path(tempfile.mkdtemp(prefix=f".building-{os.getpid()}-", dir=root))
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _fsync_dir(path: Path) -> None:

@@ -39,3 +39,6 @@ def test_sigkill_during_build_leaves_no_partial_version(tmp_path):
         leftovers = [p for p in (tmp_path / "bundle").iterdir() if p.name.startswith("v")]
         assert all((p / "manifest.json").is_file() for p in leftovers)
     assert verify_bundle(resolve_bundle(tmp_path / "bundle"))
+    # the next build clears the staging dirs the killed builds left behind
+    subprocess.run(command, check=True, cwd=ROOT, capture_output=True)
+    assert not list((tmp_path / "bundle").glob(".building-*"))
