@@ -149,7 +149,11 @@ def write_recipe(folder: Path) -> Path:
 
 
 def run_build(recipe: Path) -> tuple[float, float, Path]:
-    """Wall seconds and peak RSS (MiB) of the whole process tree of `curate build`."""
+    """Wall seconds and peak memory (MiB) of the whole process tree of `curate build`.
+
+    Memory is the sum of each process's PSS (proportional set size): forked workers share pages
+    with their parent, and summing plain RSS would count those pages once per process.
+    """
     import psutil
 
     start = time.perf_counter()
@@ -159,7 +163,7 @@ def run_build(recipe: Path) -> tuple[float, float, Path]:
     peak = 0
     while proc.poll() is None:
         try:
-            total = parent.memory_info().rss + sum(c.memory_info().rss for c in parent.children(recursive=True))
+            total = sum(p.memory_full_info().pss for p in [parent, *parent.children(recursive=True)])
             peak = max(peak, total)
         except psutil.Error:
             pass

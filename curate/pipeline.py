@@ -344,6 +344,7 @@ def _build_into(staging: Path, recipe: Recipe, *, strict: bool, workers: int | N
         removed_near = near_duplicates(sig, recipe.dedup.near.threshold)
         drop(removed_near, "near_dedup", "near_duplicate")
         kept = [kept[i] for i in survivors(removed_near)]
+    sig = None  # the signatures are the largest array here; nothing needs them after dedup
     log(f"[{elapsed()}] deduplicated: {counts.stage_rejected['exact_dedup']} exact, "
         f"{counts.stage_rejected['near_dedup']} near")
 

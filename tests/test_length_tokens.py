@@ -20,16 +20,20 @@ def test_char_limits_per_record_and_turn():
 
 
 def test_token_limit_with_a_local_tokenizer(tiny_model):
-    check = LengthFilter(LengthConfig(max_tokens=12, tokenizer=str(tiny_model)))
-    assert check(_record("Paris is the capital of France.")) is None
-    reason, message = check(_record("Paris is the capital of France. " * 10))
-    assert reason == "too_many_tokens" and "above filters.length.max_tokens=12" in message
+    from transformers import AutoTokenizer
+
+    sentence = "Paris is the capital of France."
+    tokens = len(AutoTokenizer.from_pretrained(tiny_model)(f"q\n{sentence}", add_special_tokens=False)["input_ids"])
+    check = LengthFilter(LengthConfig(max_tokens=tokens, tokenizer=str(tiny_model)))
+    assert check(_record(sentence)) is None
+    reason, message = check(_record(sentence * 3))
+    assert reason == "too_many_tokens" and f"above filters.length.max_tokens={tokens}" in message
 
 
 def test_build_applies_token_limit(tmp_path, tiny_model):
     recipe = make_project(tmp_path, recipe_extra={"filters": {"length": {"max_tokens": 150, "tokenizer": str(tiny_model)}}})
     with open(tmp_path / "general" / "en.jsonl", "a", encoding="utf-8") as handle:
-        handle.write('{"instruction": "Say it long.", "output": "' + "A long answer that keeps going. " * 20 + '"}\n')
+        handle.write('{"instruction": "Say it long.", "output": "' + "A long answer that keeps going. " * 80 + '"}\n')
     version = build(load_recipe(recipe)).version_dir
     reasons = [r["reason"] for r in read_jsonl(version / "rejects.jsonl")]
     assert "too_many_tokens" in reasons

@@ -30,10 +30,11 @@ Please write a short poem about the sea. Translate this sentence into Chinese.
 
 
 def _corpus(extra_text: Iterable[str], project_root: Path | None) -> list[str]:
-    """Project text (recipes, Python sources) plus a few fixed sentences in English and Chinese."""
+    """The project's shipped text (recipes) plus a few fixed sentences in English and Chinese."""
     texts = [SEED_TEXT] * 20 + list(extra_text)
     if project_root is not None:
-        for pattern in ("recipes/**/*.jsonl", "recipes/**/*.yaml", "**/*.py"):
+        # The shipped data only: stable across code changes, and never a .venv inside a clone.
+        for pattern in ("recipes/**/*.jsonl", "recipes/**/*.yaml"):
             for file in sorted(project_root.glob(pattern)):
                 if ".git" in file.parts:
                     continue
