@@ -93,6 +93,7 @@ def parse_ratio(ratio: str | float) -> float:
 class LengthConfig(_Strict):
     min_chars: int = Field(default=1, ge=0, description="per record, all turns together")
     max_chars: int = Field(default=16000, ge=1)
+    min_turn_chars: int = Field(default=0, ge=0, description="per turn (system turns aside)")
     max_turn_chars: int | None = Field(default=None, ge=1, description="per turn")
     min_tokens: int | None = Field(default=None, ge=0)
     max_tokens: int | None = Field(default=None, ge=1)

@@ -14,6 +14,7 @@ def _record(text: str) -> Record:
 def test_char_limits_per_record_and_turn():
     check = LengthFilter(LengthConfig(min_chars=3, max_chars=50, max_turn_chars=20))
     assert check(_record("fine answer")) is None
+    assert LengthFilter(LengthConfig(min_turn_chars=2))(_record("fine"))[0] == "turn_too_short"  # user turn "q"
     assert check(_record("x"))[0] == "too_short"
     assert check(_record("y" * 30))[0] == "turn_too_long"
     assert check(_record("z" * 60))[0] == "too_long"

@@ -33,6 +33,11 @@ class LengthFilter:
             return "too_short", f"{total} characters, below filters.length.min_chars={cfg.min_chars}"
         if total > cfg.max_chars:
             return "too_long", f"{total} characters, above filters.length.max_chars={cfg.max_chars}"
+        if cfg.min_turn_chars:
+            for index, message in enumerate(record.messages):
+                if message.role != "system" and len(message.content.strip()) < cfg.min_turn_chars:
+                    return ("turn_too_short", f"turn {index} ({message.role}) has {len(message.content.strip())} "
+                            f"characters, below filters.length.min_turn_chars={cfg.min_turn_chars}")
         if cfg.max_turn_chars:
             for index, message in enumerate(record.messages):
                 if len(message.content) > cfg.max_turn_chars:
