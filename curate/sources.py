@@ -22,7 +22,7 @@ class SourceError(ValueError):
     """A source that cannot be read at all (missing file, unknown format)."""
 
 
-@dataclass
+@dataclass(slots=True)
 class RawRow:
     """One input row as read: a dict, or the reason it could not be parsed."""
 
@@ -193,7 +193,7 @@ def _stream_jsonl(path: Path, label: str, keep: set[int] | None) -> Iterator[Raw
     position = 0
     with open(path, "rb") as handle:
         for number, line in enumerate(handle, start=1):
-            if not line.strip():
+            if line.isspace() or not line:
                 continue
             if keep is None or position in keep:
                 yield RawRow(label, number, data=line.rstrip(b"\r\n"))

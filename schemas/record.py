@@ -54,6 +54,9 @@ class Record(BaseModel):
         return data
 
 
+_MAY_FOLLOW = {"user": ("assistant",), "assistant": ("user", "tool"), "tool": ("assistant", "tool")}
+
+
 def check_turn_order(roles: list[str]) -> None:
     """Raise ValueError unless roles read: [system] user assistant (tool assistant)* (user assistant ...)*."""
     if not roles:
@@ -63,11 +66,10 @@ def check_turn_order(roles: list[str]) -> None:
         i = 1
     if i >= len(roles) or roles[i] != "user":
         raise ValueError("the conversation must start with a user turn (after an optional system turn)")
-    expected_after = {"user": {"assistant"}, "assistant": {"user", "tool"}, "tool": {"assistant", "tool"}}
     for prev, cur in zip(roles[i:], roles[i + 1:]):
-        if cur == "system":
-            raise ValueError("a system turn may only come first")
-        if cur not in expected_after[prev]:
+        if cur not in _MAY_FOLLOW[prev]:
+            if cur == "system":
+                raise ValueError("a system turn may only come first")
             raise ValueError(f"roles out of order: '{cur}' after '{prev}'")
     if roles[-1] != "assistant":
         raise ValueError(f"the conversation ends on a '{roles[-1]}' turn, not an assistant turn")

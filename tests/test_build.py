@@ -71,8 +71,16 @@ def test_every_input_record_is_in_the_bundle_or_rejects(tmp_path):
     recipe = make_project(tmp_path, general_per_lang=30)
     version = _build(recipe).version_dir
     ids = Counter(r["meta"]["id"] for name in ("train.jsonl", "val.jsonl") for r in read_jsonl(version / name))
-    ids.update(r["id"] for r in read_jsonl(version / "rejects.jsonl"))
+    rejects = read_jsonl(version / "rejects.jsonl")
+    ids.update(r["id"] for r in rejects)
     assert all(n == 1 for n in ids.values())
+    from schemas.manifest import Reject
+    from schemas.record import Record
+
+    for reject in rejects:  # every line is a Reject, and a kept-then-dropped record's raw is a Record
+        Reject.model_validate(reject)
+        if reject["stage"] in ("exact_dedup", "near_dedup", "mix"):
+            Record.model_validate(reject["raw"])
     assert len(ids) == 8 + 60
 
 
