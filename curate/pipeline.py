@@ -29,7 +29,7 @@ from curate.filters.length import LengthFilter
 from curate.identity import render_identity
 from curate.mix import check_band, choose_general
 from curate.shapes import row_to_record
-from curate.sources import RawRow, read_source
+from curate.sources import LineRange, RawRow, read_source, read_source_batches
 from curate.split import split_indices
 from schemas.bundle import sha256_file
 from schemas.manifest import FileEntry, Manifest, RatioStats, Reject, SourceStats, StageStats
@@ -141,22 +141,13 @@ def filter_records(records: Iterable[Record | Reject], ctx: SourceContext) -> Ch
     return ChunkResult(kept, rejects, signatures)
 
 
-def prepare_rows(rows: list[RawRow], ctx: SourceContext) -> ChunkResult:
-    """Worker entry point: parse and validate raw rows, then filter them."""
+def prepare_rows(rows: list[RawRow] | LineRange, ctx: SourceContext) -> ChunkResult:
+    """Worker entry point: read (a LineRange), parse and validate raw rows, then filter them."""
+    if isinstance(rows, LineRange):
+        rows = rows.rows()
     records = (row_to_record(raw, kind=ctx.kind, shape=ctx.shape, columns=ctx.columns, system=ctx.system)
                for raw in rows)
     return filter_records(records, ctx)
-
-
-def _chunks(rows: Iterator[RawRow], size: int) -> Iterator[list[RawRow]]:
-    batch: list[RawRow] = []
-    for row in rows:
-        batch.append(row)
-        if len(batch) == size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
 
 
 def _ordered_map(pool, fn, tasks: Iterator[tuple], window: int = 8) -> Iterator[ChunkResult]:
@@ -308,7 +299,7 @@ def _build_into(staging: Path, recipe: Recipe, *, strict: bool, workers: int | N
     contexts = []
     for number, source in enumerate(recipe.sources, start=1):
         pattern, sample = source.split_sampling()
-        info, rows = read_source(pattern, sample, recipe.base_dir, seed)
+        info, rows = read_source_batches(pattern, sample, recipe.base_dir, seed, CHUNK)
         ctx = SourceContext(number, source.kind, source.shape, source.columns, source.system, source.languages)
         stats = SourceStats(path=source.path, kind=source.kind, files=info.files, rows=info.total,
                             sample=sample, sampled_out=info.sampled_out, note=info.note)
@@ -321,11 +312,13 @@ def _build_into(staging: Path, recipe: Recipe, *, strict: bool, workers: int | N
     use_pool = (workers or os.cpu_count() or 1) > 1 and total_rows >= PARALLEL_FROM and workers != 1
     pool = None
     if use_pool:
-        pool = multiprocessing.get_context("fork").Pool(workers or os.cpu_count(), _init_worker, (settings,))
+        processes = workers or os.cpu_count() or 1
+        pool = multiprocessing.get_context("fork").Pool(processes, _init_worker, (settings,))
+        log(f"{total_rows} rows to read in {processes} worker processes")
     try:
         for ctx, rows, info in contexts:
             counts.stage_in["read"] += info.total - info.sampled_out
-            tasks = ((chunk, ctx) for chunk in _chunks(rows, CHUNK))
+            tasks = ((batch, ctx) for batch in rows)
             results = _ordered_map(pool, prepare_rows, tasks) if pool else (prepare_rows(*t) for t in tasks)
             for result in results:
                 take(result, ctx.index)

@@ -176,16 +176,43 @@ def _check(path: Path, label: str) -> str:
     return suffix
 
 
-def _scan_jsonl(path: Path) -> tuple[str, int]:
-    """sha256 and number of non-blank lines, streamed so a large file is never held whole."""
+def _scan_jsonl(path: Path, every: int = 0) -> tuple[str, int, list[tuple[int, int]]]:
+    """sha256, number of non-blank lines and, with `every`, (byte offset, line number) of every
+    `every`-th non-blank line: cut points for LineRanges. Streamed: a large file is never held whole."""
     digest = hashlib.sha256()
-    count = 0
+    count = offset = 0
+    cuts: list[tuple[int, int]] = []
     with open(path, "rb") as handle:
-        for line in handle:
+        for number, line in enumerate(handle, start=1):
             digest.update(line)
-            if line.strip():
+            if not line.isspace():
+                if every and count % every == 0:
+                    cuts.append((offset, number))
                 count += 1
-    return digest.hexdigest(), count
+            offset += len(line)
+    return digest.hexdigest(), count, cuts
+
+
+@dataclass(frozen=True)
+class LineRange:
+    """A run of JSONL lines named by byte range, so a worker reads them itself instead of the
+    parent reading and shipping each line."""
+
+    path: str
+    label: str
+    start: int
+    end: int
+    first_line: int
+
+    def rows(self) -> list[RawRow]:
+        with open(self.path, "rb") as handle:
+            handle.seek(self.start)
+            data = handle.read(self.end - self.start)
+        out = []
+        for number, line in enumerate(data.split(b"\n"), start=self.first_line):
+            if line and not line.isspace():
+                out.append(RawRow(self.label, number, data=line.rstrip(b"\r")))
+        return out
 
 
 def _stream_jsonl(path: Path, label: str, keep: set[int] | None) -> Iterator[RawRow]:
@@ -204,7 +231,7 @@ def read_file(path: Path, label: str) -> tuple[str, list[RawRow]]:
     """sha256 of the file and all its rows; raises SourceError when missing or of unknown type."""
     suffix = _check(path, label)
     if suffix == ".jsonl":
-        digest, _ = _scan_jsonl(path)
+        digest, _, _ = _scan_jsonl(path)
         return digest, list(_stream_jsonl(path, label, None))
     try:
         data = path.read_bytes()
@@ -238,7 +265,7 @@ def read_source(pattern: str, sample: int | None, base: Path, seed: int) -> tupl
     for path in files:
         label = label_for(path, base)
         if _check(path, label) == ".jsonl":
-            digest, count = _scan_jsonl(path)
+            digest, count, _ = _scan_jsonl(path)
             loaded.append((path, label, None, count))
         else:
             digest, rows = read_file(path, label)
@@ -264,6 +291,36 @@ def read_source(pattern: str, sample: int | None, base: Path, seed: int) -> tupl
             offset += count
 
     return out, rows()
+
+
+def read_source_batches(pattern: str, sample: int | None, base: Path, seed: int,
+                        size: int) -> tuple[SourceRead, Iterator[list[RawRow] | LineRange]]:
+    """Like read_source, in batches of about `size` rows; whole JSONL files come as LineRanges."""
+    files = expand(pattern, base)
+    if sample is not None or any(_check(path, label_for(path, base)) != ".jsonl" for path in files):
+        info, rows = read_source(pattern, sample, base, seed)
+        return info, _batched(rows, size)
+    info = SourceRead()
+    ranges: list[LineRange] = []
+    for path in files:
+        label = label_for(path, base)
+        digest, count, cuts = _scan_jsonl(path, every=size)
+        info.files[label] = digest
+        info.total += count
+        ends = [offset for offset, _ in cuts[1:]] + [path.stat().st_size]
+        ranges += [LineRange(str(path), label, start, end, line) for (start, line), end in zip(cuts, ends)]
+    return info, iter(ranges)
+
+
+def _batched(rows: Iterator[RawRow], size: int) -> Iterator[list[RawRow]]:
+    batch: list[RawRow] = []
+    for row in rows:
+        batch.append(row)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
 
 
 def load_file(path: Path):
