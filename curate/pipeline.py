@@ -31,6 +31,7 @@ from curate.mix import check_band, choose_general
 from curate.shapes import row_to_record
 from curate.sources import LineRange, RawRow, read_source, read_source_batches
 from curate.split import split_indices
+from curate.stats import largest_clusters, new_pass, summarise_record
 from schemas.bundle import sha256_file
 from schemas.manifest import FileEntry, Manifest, RatioStats, Reject, SourceStats, StageStats
 from schemas.recipe import RATIO_BAND, Recipe
@@ -67,6 +68,7 @@ class Prepared:
     source: int
     lang: str | None
     key: bytes
+    summary: tuple  # what the report needs of this record, see curate.stats.summarise
 
 
 @dataclass
@@ -134,7 +136,7 @@ def filter_records(records: Iterable[Record | Reject], ctx: SourceContext) -> Ch
             line=record.model_dump_json(exclude_none=True),
             id=record.meta.id, file=record.meta.source, row=record.meta.line, kind=record.meta.kind,
             source=ctx.index, lang=record.meta.lang,
-            key=exact_key_text(normalised)))
+            key=exact_key_text(normalised), summary=summarise_record(record)))
         texts.append(normalised if near.enabled else "")
     signatures = (fingerprint(texts, near.num_perm, near.shingle) if near.enabled and texts
                   else np.zeros((len(texts), near.num_perm if near.enabled else 0), dtype=np.uint32))
@@ -233,11 +235,11 @@ def build(recipe: Recipe, output_root: str | Path | None = None, *, strict: bool
     root = recipe.output_root(output_root)
     staging = new_staging_dir(root)
     try:
-        manifest = _build_into(staging, recipe, strict=strict, workers=workers, log=log)
+        manifest, records_pass = _build_into(staging, recipe, strict=strict, workers=workers, log=log)
         for name in ("train.jsonl", "val.jsonl", "rejects.jsonl", "manifest.json"):
             os.chmod(staging / name, 0o444)  # a version is immutable once written
         started = time.perf_counter()
-        _write_report(staging, log)
+        _write_report(staging, records_pass)
         log(f"report.html in {time.perf_counter() - started:.1f}s")
         version = publish(staging, root)
     except BaseException:
@@ -247,12 +249,10 @@ def build(recipe: Recipe, output_root: str | Path | None = None, *, strict: bool
     return BuildResult(version, manifest)
 
 
-def _write_report(staging: Path, log: Callable[[str], None]) -> None:
-    try:
-        from curate.report import write_report
-    except ImportError:
-        return
-    write_report(staging, staging / "report.html")
+def _write_report(staging: Path, records_pass) -> None:
+    from curate.report import write_report
+
+    write_report(staging, staging / "report.html", records=records_pass)
 
 
 def _build_into(staging: Path, recipe: Recipe, *, strict: bool, workers: int | None,
@@ -349,9 +349,11 @@ def _build_into(staging: Path, recipe: Recipe, *, strict: bool, workers: int | N
         remaining = survivors(removed)
         kept = [kept[i] for i in remaining]
         sig = sig[remaining] if sig is not None else None
+    near_kept_ids: list[str] = []
     if recipe.dedup.near.enabled and sig is not None and len(kept):
         removed_near = near_duplicates(sig, recipe.dedup.near.threshold)
         drop(removed_near, "near_dedup", "near_duplicate")
+        near_kept_ids = [kept[twin].id for twin, _ in removed_near.values()]
         kept = [kept[i] for i in survivors(removed_near)]
     sig = None  # the signatures are the largest array here; nothing needs them after dedup
     log(f"[{elapsed()}] deduplicated: {counts.stage_rejected['exact_dedup']} exact, "
@@ -398,8 +400,14 @@ def _build_into(staging: Path, recipe: Recipe, *, strict: bool, workers: int | N
                 "train": len(train_idx), "val": len(val_idx)},
         files=files)
     log(f"[{elapsed()}] wrote train, val and rejects")
+    # The report's figures, from the summaries the workers made: no second parse of the bundle.
+    twins = Counter(near_kept_ids)
+    records_pass = new_pass(manifest, frozenset(rid for rid, _ in largest_clusters(twins)))
+    for split, indices in (("train", train_idx), ("val", val_idx)):
+        for i in indices:
+            records_pass.add_summary(split, final[i].summary, lambda line=final[i].line: json.loads(line))
     (staging / "manifest.json").write_text(manifest.model_dump_json(indent=2) + "\n", encoding="utf-8")
-    return manifest
+    return manifest, records_pass
 
 
 def _stage_flow(stages: list[tuple[str, int, dict]], read: int) -> list[StageStats]:

@@ -135,6 +135,32 @@ def conversation_text(record: dict) -> str:
     return "\n".join(m.get("content") or "" for m in record.get("messages") or [])
 
 
+def summarise(record: dict) -> tuple:
+    """What the figures need of one record: (kind, lang, source, id, characters, user turns,
+    answer hash, question hash). The build computes it in its workers, so the report of a fresh
+    bundle never parses the bundle again."""
+    meta = record.get("meta") or {}
+    messages = record.get("messages") or []
+    return (meta.get("kind") or "general", meta.get("lang") or "unknown", meta.get("source") or "unknown",
+            meta.get("id"), len(conversation_text(record)), sum(1 for m in messages if m.get("role") == "user"),
+            content_hash(_last(messages, "assistant").strip()), content_hash(_last(messages, "user").strip()))
+
+
+def summarise_record(record) -> tuple:
+    """summarise() of a schemas Record object, without dumping it to a dict first."""
+    messages = record.messages
+    answer = next((m.content for m in reversed(messages) if m.role == "assistant"), "")
+    question = next((m.content for m in reversed(messages) if m.role == "user"), "")
+    meta = record.meta
+    return (meta.kind, meta.lang or "unknown", meta.source, meta.id, len(record.conversation_text()),
+            sum(1 for m in messages if m.role == "user"), content_hash(answer.strip()), content_hash(question.strip()))
+
+
+def largest_clusters(clusters: Counter) -> list[tuple[str, int]]:
+    """The near-duplicate clusters the report shows: most removed records first."""
+    return sorted(clusters.items(), key=lambda kv: (-kv[1], kv[0]))[:TOP]
+
+
 def content_hash(text: str) -> int:
     """64-bit hash, enough to tell 1M answers apart while storing 8 bytes each."""
     return int.from_bytes(hashlib.blake2b(text.encode("utf-8"), digest_size=8).digest(), "big")
@@ -233,29 +259,29 @@ class _Pass:
             self.wanted_records.setdefault(rid, found)
 
     def add(self, split: str, record: dict) -> None:
-        meta = record.get("meta") or {}
-        messages = record.get("messages") or []
-        kind = meta.get("kind") or "general"
-        lang = meta.get("lang") or "unknown"
-        source = meta.get("source") or "unknown"
-        text = conversation_text(record)
+        self.add_summary(split, summarise(record), lambda: record)
+
+    def add_summary(self, split: str, summary: tuple, load: Callable[[], dict]) -> None:
+        """One record given by its summary; `load` gives the whole record when it is needed
+        (identity records, kept twins of the largest clusters, token counts)."""
+        kind, lang, source, rid, chars, turns, answer_hash, question_hash = summary
         self.by_split[split] += 1
         self.by_kind[kind] += 1
         self.by_lang[lang] += 1
         self.by_kind_split[kind][split] += 1
         self.by_source[source][split] += 1
         self.source_kinds[source].add(kind)
-        self.chars[(kind, split)].append(len(text))
-        self.turns[sum(1 for m in messages if m.get("role") == "user")] += 1
-        answer = _last(messages, "assistant")
-        self.answer_hashes.append(content_hash(answer.strip()))
-        self.question_hashes.append(content_hash(_last(messages, "user").strip()))
+        self.chars[(kind, split)].append(chars)
+        self.turns[turns] += 1
+        self.answer_hashes.append(answer_hash)
+        self.question_hashes.append(question_hash)
         if kind == "identity":
-            self._add_identity(split, lang, messages, answer)
-        if self.wanted_ids and meta.get("id") in self.wanted_ids:
-            self.wanted_records.setdefault(meta["id"], (split, record))
+            messages = load().get("messages") or []
+            self._add_identity(split, lang, messages, _last(messages, "assistant"))
+        if self.wanted_ids and rid in self.wanted_ids:
+            self.wanted_records.setdefault(rid, (split, load()))
         if self.count_tokens is not None:
-            self._token_batch.append(((kind, split), text))
+            self._token_batch.append(((kind, split), conversation_text(load())))
             if len(self._token_batch) >= 512:
                 self.flush_tokens()
 
@@ -341,7 +367,7 @@ def _rejects_figures(inputs: Inputs) -> dict[str, Any]:
     by_reason: Counter = Counter()
     for stage in by_stage.values():
         by_reason.update(stage["reasons"])
-    largest = sorted(clusters.items(), key=lambda kv: (-kv[1], kv[0]))[:TOP]
+    largest = largest_clusters(clusters)
     # The mix stage "rejects" nothing wrong: it leaves records out for the ratio (counts.mixed_out).
     filtered = sum(s["rejected"] for name, s in by_stage.items() if name != "mix")
     return {
@@ -566,12 +592,21 @@ def collect_stats(path: Path, tokenizer: str | None = None) -> dict[str, Any]:
     return stats_for(open_inputs(path), tokenizer)
 
 
-def stats_for(inputs: Inputs, tokenizer: str | None = None) -> dict[str, Any]:
-    """collect_stats on inputs already opened (the report reuses them for its examples)."""
+def new_pass(manifest: Manifest | None, wanted: frozenset[str]) -> _Pass:
+    """An empty accumulator for a bundle, to feed with add_summary (what the build does)."""
+    return _Pass(_identity_terms(manifest), None, wanted)
+
+
+def stats_for(inputs: Inputs, tokenizer: str | None = None, records: _Pass | None = None) -> dict[str, Any]:
+    """collect_stats on inputs already opened (the report reuses them for its examples).
+
+    `records`, when given, is the pass over train and val already made (by the build)."""
     count_tokens = load_tokenizer(tokenizer) if tokenizer else None
     rejects = _rejects_figures(inputs)
     wanted = frozenset(c["kept"] for c in rejects["duplicates"]["largest_clusters"])
-    acc = _records_pass(inputs, _identity_terms(inputs.manifest), count_tokens, wanted)
+    if records is not None and (tokenizer or records.wanted_ids != wanted):
+        records = None  # made for other figures: read the bundle instead
+    acc = records or _records_pass(inputs, _identity_terms(inputs.manifest), count_tokens, wanted)
     inputs.kept_records = acc.wanted_records
     manifest = inputs.manifest
     stats: dict[str, Any] = {

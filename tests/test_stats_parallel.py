@@ -26,3 +26,22 @@ def test_parallel_stats_pass_equals_serial(tmp_path, monkeypatch):
     assert json.dumps(serial, sort_keys=True) == json.dumps(parallel, sort_keys=True)
     assert serial["duplicates"]["near"] == 1
     assert (tmp_path / "serial.html").read_bytes() == (tmp_path / "parallel.html").read_bytes()
+
+
+def test_build_report_equals_report_from_reading_the_bundle(tmp_path):
+    """The build feeds the report from its workers' summaries; reading the bundle gives the same page."""
+    recipe = make_project(tmp_path, general_per_lang=60)
+    base = "Photosynthesis turns light, water and carbon dioxide into sugar and oxygen in green plants."
+    write_jsonl(tmp_path / "general" / "near.jsonl", [
+        {"instruction": "Explain photosynthesis.", "output": base},
+        {"instruction": "Explain photosynthesis!", "output": base.replace("green", "most green")},
+        {"instruction": "Explain it.", "output": base + " Truly."}])
+    text = recipe.read_text(encoding="utf-8")
+    recipe.write_text(text.replace("sources:\n", "sources:\n- path: general/near.jsonl\n  kind: general\n", 1))
+    version = build(load_recipe(recipe)).version_dir
+    write_report(version, tmp_path / "again.html")
+    built = (version / "report.html").read_text(encoding="utf-8")
+    again = (tmp_path / "again.html").read_text(encoding="utf-8")
+    # the build writes its report before the version has its name; all else is the same
+    assert built == again.replace(" · v0001</h1>", "</h1>")
+    assert "Photosynthesis" in built  # the near-duplicate cluster with its kept record is shown

@@ -105,16 +105,22 @@ def densify(sig: np.ndarray) -> np.ndarray:
     return out
 
 
+_BAND_MULTIPLIERS = _splitmix(np.arange(1, 1025, dtype=np.uint64)) | np.uint64(1)  # fixed random odd numbers
+
+
 def band(sig: np.ndarray, params: LshParams) -> np.ndarray:
-    """(n, bands) uint64 keys: records sharing a key in any band are candidates."""
+    """(n, bands) uint64 keys: records sharing a key in any band are candidates.
+
+    Each band's rows are combined with fixed random odd multipliers (mod 2^64) and mixed once:
+    equal bands always collide, unequal ones almost never, and verification catches the rest.
+    """
     n = sig.shape[0]
+    used = params.bands * params.rows
     keys = np.zeros((n, params.bands), dtype=np.uint64)
-    for b in range(params.bands):
-        block = sig[:, b * params.rows:(b + 1) * params.rows].astype(np.uint64)
-        key = np.full(n, np.uint64(b + 1), dtype=np.uint64)
-        for column in range(params.rows):
-            key = _splitmix(key * _BASE + block[:, column])
-        keys[:, b] = key
+    for start in range(0, n, 32768):  # row blocks stay in cache; whole columns would not
+        block = sig[start:start + 32768, :used].astype(np.uint64) * _BAND_MULTIPLIERS[:used]
+        combined = block.reshape(len(block), params.bands, params.rows).sum(axis=2, dtype=np.uint64)
+        keys[start:start + 32768] = _splitmix(combined + np.arange(params.bands, dtype=np.uint64))
     return keys
 
 
@@ -126,7 +132,7 @@ def candidates(keys: np.ndarray, valid: np.ndarray, fanout: int = 8) -> np.ndarr
     found = []
     for b in range(keys.shape[1]):
         column = keys[index, b]
-        order = np.argsort(column, kind="stable")
+        order = np.argsort(column)  # introsort: deterministic, and much faster than a stable sort
         sorted_keys = column[order]
         members = index[order]
         for step in range(1, fanout + 1):

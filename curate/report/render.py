@@ -88,16 +88,18 @@ def _charts(stats: dict[str, Any]) -> dict[str, Any]:
     return charts
 
 
-def build_report(path: Path, tokenizer: str | None = None) -> tuple[dict[str, Any], str]:
-    """Stats and report HTML for a bundle version, output root or source file, reading the inputs once."""
+def build_report(path: Path, tokenizer: str | None = None, records=None) -> tuple[dict[str, Any], str]:
+    """Stats and report HTML for a bundle version, output root or source file, reading the inputs once.
+
+    `records` is a pass over train and val the caller already made (see stats.new_pass)."""
     inputs = open_inputs(path)
-    stats = stats_for(inputs, tokenizer)
+    stats = stats_for(inputs, tokenizer, records)
     return stats, render_html(stats, collect_examples(inputs, stats))
 
 
-def write_report(version_dir: Path, out_file: Path, tokenizer: str | None = None) -> None:
+def write_report(version_dir: Path, out_file: Path, tokenizer: str | None = None, records=None) -> None:
     """Read the bundle in version_dir and write its report to out_file (the build calls this)."""
-    _, html = build_report(Path(version_dir), tokenizer)
+    _, html = build_report(Path(version_dir), tokenizer, records)
     out_file = Path(out_file)
     tmp = out_file.with_name(out_file.name + ".tmp")
     tmp.write_text(html, encoding="utf-8")
