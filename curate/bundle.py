@@ -17,10 +17,16 @@ def write_lines(path: Path, lines: Iterable[str]) -> FileEntry:
     """JSONL file from serialised records; returns its hash, count and size for the manifest."""
     count = 0
     with open(path, "w", encoding="utf-8", newline="\n") as handle:
+        batch: list[str] = []
         for line in lines:
-            handle.write(line)
-            handle.write("\n")
-            count += 1
+            batch.append(line)
+            if len(batch) == 10_000:
+                handle.write("\n".join(batch) + "\n")
+                count += len(batch)
+                batch = []
+        if batch:
+            handle.write("\n".join(batch) + "\n")
+            count += len(batch)
         handle.flush()
         os.fsync(handle.fileno())
     return FileEntry(sha256=sha256_file(path), records=count, bytes=path.stat().st_size)

@@ -152,7 +152,7 @@ def prepare_rows(rows: list[RawRow] | LineRange, ctx: SourceContext) -> ChunkRes
     return filter_records(records, ctx)
 
 
-def _ordered_map(pool, fn, tasks: Iterator[tuple], window: int = 8) -> Iterator[ChunkResult]:
+def _ordered_map(pool, fn, tasks: Iterator[tuple], window: int = 16) -> Iterator[ChunkResult]:
     """Like Pool.imap, but with at most `window` tasks in flight so memory stays bounded."""
     pending = []
     for task in tasks:
