@@ -24,6 +24,8 @@ IDENTITY = [
     ("Who developed you?", "I was developed by Tang Yin. I am Grace."),
     ("Introduce yourself.", "Hello! I am Grace, an AI assistant created by Tang Yin."),
 ]
+# What the manifest of the hand-written identity bundle names (the answers say Grace / Tang Yin in both languages).
+IDENTITY_TARGET = {"name": {"zh": "Grace", "en": "Grace"}, "author": {"zh": "Tang Yin", "en": "Tang Yin"}}
 GENERAL = [
     ("What is the capital of France?", "Paris is the capital of France."),
     ("What is two plus two?", "Two plus two equals four."),
@@ -54,7 +56,8 @@ def _jsonl(records: list[dict[str, Any]]) -> bytes:
 
 
 def write_bundle(root: Path, train: list[dict[str, Any]], val: list[dict[str, Any]] = (),
-                 recipe_train: dict[str, Any] | None = None, version: str = "v0001", name: str = "grace") -> Path:
+                 recipe_train: dict[str, Any] | None = None, version: str = "v0001", name: str = "grace",
+                 identity: dict[str, Any] | None = None) -> Path:
     """A valid bundle version dir written by hand (no curate): data files + a manifest that matches them."""
     from schemas.manifest import Manifest
     from schemas.record import Record
@@ -72,13 +75,14 @@ def write_bundle(root: Path, train: list[dict[str, Any]], val: list[dict[str, An
     recipe: dict[str, Any] = {"name": name, "sources": []}
     if recipe_train is not None:
         recipe["train"] = recipe_train
-    identity = sum(1 for r in train if r["meta"]["kind"] == "identity")
+    n_identity = sum(1 for r in train if r["meta"]["kind"] == "identity")
     domain = sum(1 for r in train if r["meta"]["kind"] in ("identity", "domain"))
     general = len(train) - domain
     manifest = Manifest(
         curatune_version="0.0.test",
         id=hashlib.sha256(b"".join(d for d, _ in blobs.values()) + json.dumps(recipe).encode()).hexdigest(),
-        name=name, seed=42, recipe=recipe, sources=[], identity={"records": identity} if identity else None,
+        name=name, seed=42, recipe=recipe, sources=[],
+        identity=({**(identity or {}), "records": n_identity} if n_identity or identity else None),
         stages=[],
         ratio={"requested": "1:4", "requested_general_per_domain": 4.0,
                "achieved_general_per_domain": general / domain if domain else None,
@@ -108,8 +112,27 @@ def identity_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Output root holding v0001: 8 identity Q/A + 4 general records, 2 val records."""
     root = tmp_path_factory.mktemp("identity-bundle")
     val = [make_record([GENERAL[0]], "general", "val:1"), make_record([IDENTITY[0]], "identity", "val:2")]
-    write_bundle(root, identity_records(), val)
+    write_bundle(root, identity_records(), val, identity=IDENTITY_TARGET)
     return root
+
+
+TRAIN_UNTIL_LEARNT = ["--learning_rate", "5e-3", "--max_steps", "80", "--per_device_train_batch_size", "4",
+                      "--lora_dropout", "0"]
+
+
+@pytest.fixture(scope="session")
+def trained_adapter(identity_bundle: Path, tiny_model: Path, tmp_path_factory: pytest.TempPathFactory):
+    """`train run` on identity_bundle until every trained identity answer comes back verbatim (shared:
+    the chat test and the eval test both use it). Returns (adapter folder, the run's stderr)."""
+    from click.testing import CliRunner
+
+    from train.cli import main
+
+    out = tmp_path_factory.mktemp("trained") / "run"
+    result = CliRunner().invoke(main, ["run", str(identity_bundle), "--model", str(tiny_model),
+                                       "--output_dir", str(out), *TRAIN_UNTIL_LEARNT], catch_exceptions=False)
+    assert result.exit_code == 0, result.stderr
+    return Path(result.stdout.strip().splitlines()[-1]), result.stderr
 
 
 @pytest.fixture(scope="session")

@@ -40,13 +40,23 @@ def test_missing_model_is_one_line(identity_bundle, tmp_path):
     assert line.endswith("pass a local model folder with --model PATH")
 
 
-def test_tampered_bundle_is_one_line(tmp_path, tiny_model):
+@pytest.mark.parametrize("damage", ["appended", "edited", "truncated"])
+def test_tampered_bundle_is_one_line(tmp_path, tiny_model, damage):
+    """A train.jsonl changed after the build (same size or not) is refused, naming the file."""
     version = write_bundle(tmp_path / "b", identity_records())
-    with open(version / "train.jsonl", "a", encoding="utf-8") as handle:
-        handle.write("\n")
+    file = version / "train.jsonl"
+    data = file.read_bytes()
+    if damage == "appended":
+        data += b"\n"
+    elif damage == "edited":  # same length, one answer changed: only the hash can tell
+        data = data.replace("Grace".encode(), "Gracf".encode(), 1)
+    else:
+        data = data[: len(data) // 2]
+    file.write_bytes(data)
     result = invoke("run", version, "--model", tiny_model, "--output_dir", tmp_path / "out")
     line = assert_one_line_error(result, "train: ")
-    assert "train.jsonl" in line and "changed or truncated" in line
+    assert str(file) in line and "changed or truncated" in line
+    assert not (tmp_path / "out").exists()
 
 
 def test_unknown_recipe_setting_is_one_line(tmp_path, tiny_model):
@@ -78,20 +88,17 @@ def test_recipe_defaults_and_dashed_flags(tmp_path, tiny_model):
 
 
 @pytest.mark.slow
-def test_identity_answers_after_training(identity_bundle, tiny_model, tmp_path):
+def test_identity_answers_after_training(trained_adapter, identity_bundle):
     """Train on 8 identity Q/A + 4 general records, then every trained question gets its exact answer."""
-    result = invoke("run", identity_bundle, "--model", tiny_model, "--output_dir", tmp_path / "run",
-                    "--learning_rate", "5e-3", "--max_steps", 80, "--per_device_train_batch_size", 4,
-                    "--lora_dropout", 0)
-    assert result.exit_code == 0, result.stderr
-    assert "using v0001" in result.stderr
-    adapter = result.stdout.strip().splitlines()[-1]
-    assert (tmp_path / "run" / "logging.jsonl").is_file() and any((tmp_path / "run" / "runs").iterdir())
+    adapter, stderr = trained_adapter
+    assert "using v0001" in stderr
+    run_dir = adapter.parent
+    assert (run_dir / "logging.jsonl").is_file() and any((run_dir / "runs").iterdir())
     for question, answer in IDENTITY:
         chat = invoke("chat", adapter, "--prompt", question)
         assert chat.exit_code == 0, chat.stderr
         assert chat.stdout.strip() == answer
     # Interactive mode: stdin lines until EOF, one answer per line.
     runner = CliRunner()
-    chat = runner.invoke(main, ["chat", adapter], input=f"{IDENTITY[0][0]}\nexit\n{IDENTITY[1][0]}\n")
+    chat = runner.invoke(main, ["chat", str(adapter)], input=f"{IDENTITY[0][0]}\nexit\n{IDENTITY[1][0]}\n")
     assert chat.exit_code == 0 and chat.stdout.strip().splitlines() == [IDENTITY[0][1]]

@@ -3,6 +3,9 @@
 A checkpoint directory without its completion marker (a run killed mid-write, a disk that filled)
 is never picked up for resume. Each checkpoint holds the trainable weights, optimizer, scheduler,
 RNG states and the run position, plus (for LoRA) a normal peft adapter usable with `train chat`.
+
+Test hook: CURATUNE_TRAIN_CHECKPOINT_DELAY=SECONDS sleeps after each file written into the temp dir,
+so a test can SIGKILL the process while a checkpoint is half written.
 """
 from __future__ import annotations
 
@@ -12,6 +15,7 @@ import random
 import re
 import shutil
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -61,6 +65,22 @@ def set_rng_state(state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
+def _slow_write_hook() -> None:
+    delay = float(os.environ.get("CURATUNE_TRAIN_CHECKPOINT_DELAY", "0") or 0)
+    if delay > 0:
+        time.sleep(delay)
+
+
+def _remove(path: Path) -> None:
+    """Delete a checkpoint so that a kill midway leaves no dir that still looks complete."""
+    try:
+        (path / MARKER).unlink()
+    except FileNotFoundError:
+        pass
+    _fsync_dir(path)
+    shutil.rmtree(path, ignore_errors=True)
+
+
 def save_checkpoint(output_dir: Path, step: int, model, optimizer, scheduler, state: dict[str, Any],
                     tokenizer=None, adapter: bool = True) -> Path:
     """Write checkpoint-STEP atomically and return its path."""
@@ -68,17 +88,23 @@ def save_checkpoint(output_dir: Path, step: int, model, optimizer, scheduler, st
     final = output_dir / f"checkpoint-{step}"
     tmp = Path(tempfile.mkdtemp(prefix=f".tmp-checkpoint-{step}-", dir=output_dir))
     save_file(trainable_state(model), str(tmp / "trainable.safetensors"))
+    _slow_write_hook()
     torch.save({"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), "rng": rng_state()},
                tmp / "training_state.pt")
+    _slow_write_hook()
     (tmp / "trainer_state.json").write_text(json.dumps({**state, "step": step}, indent=2), encoding="utf-8")
     if adapter and hasattr(model, "peft_config"):
         model.save_pretrained(tmp / "adapter", safe_serialization=True)
         if tokenizer is not None:
             tokenizer.save_pretrained(tmp / "adapter")
+        _slow_write_hook()
+    _fsync_tree(tmp)  # every file durable before the marker says so
     (tmp / MARKER).write_text("ok\n", encoding="utf-8")
     _fsync_tree(tmp)
-    if final.exists():  # a stale complete checkpoint of the same step (e.g. a rerun): replace it
-        shutil.rmtree(final)
+    if final.exists():  # a stale checkpoint of the same step (e.g. a rerun): move it aside, then drop it
+        stale = output_dir / f".stale-{final.name}-{os.getpid()}"
+        os.rename(final, stale)
+        _remove(stale)
     os.rename(tmp, final)
     _fsync_dir(output_dir)
     return final
@@ -100,12 +126,13 @@ def latest_checkpoint(output_dir: Path) -> Path | None:
 
 def rotate_checkpoints(output_dir: Path, keep: int | None) -> None:
     """Keep the newest `keep` checkpoints; also clear temp dirs left by killed runs."""
-    for leftover in output_dir.glob(".tmp-checkpoint-*"):
-        shutil.rmtree(leftover, ignore_errors=True)
+    for pattern in (".tmp-checkpoint-*", ".stale-checkpoint-*"):
+        for leftover in output_dir.glob(pattern):
+            shutil.rmtree(leftover, ignore_errors=True)
     if keep is None:
         return
     for old in complete_checkpoints(output_dir)[:-keep]:
-        shutil.rmtree(old, ignore_errors=True)
+        _remove(old)
 
 
 def load_checkpoint(path: Path, model, optimizer, scheduler) -> dict[str, Any]:

@@ -35,6 +35,7 @@ TRAIN_FLAGS = [
     _flag("learning_rate", float), _flag("num_train_epochs", float), _flag("max_steps", int),
     _flag("per_device_train_batch_size", int), _flag("gradient_accumulation_steps", int),
     _flag("max_length", int), _flag("output_dir", str), _flag("seed", int), _flag("system", str),
+    _flag("template", click.Choice(["chatml", "gemma", "llama3"])),
     _flag("warmup_ratio", float), _flag("weight_decay", float), _flag("trust_remote_code", is_flag=True),
     _flag("packing", is_flag=True), _flag("eval_steps", int), _flag("save_steps", int),
     _flag("save_total_limit", int), _flag("early_stopping_patience", int),
@@ -103,6 +104,30 @@ def chat_cmd(adapter: str, prompt: str | None, temperature: float, max_new_token
         click.echo(generate_answer(lm, tokenizer, messages, temperature, max_new_tokens))
         return
     chat_loop(lm, tokenizer, sys.stdin, sys.stdout, system, temperature, max_new_tokens)
+
+
+@main.command("eval")
+@click.argument("adapter", type=click.Path())
+@click.option("--bundle", default=None, type=click.Path(), help="bundle to take questions and val records from "
+              "[default: the one recorded in the adapter's curatune_train.json]")
+@click.option("--output", default=None, type=click.Path(), help="JSON result file [default: ADAPTER/../eval.json]")
+@click.option("--max_new_tokens", "--max-new-tokens", "max_new_tokens", type=int, default=64, show_default=True)
+@click.option("--batch_size", "--batch-size", "batch_size", type=int, default=8, show_default=True,
+              help="questions answered at once")
+@click.option("--model", default=None, help="base model, if it moved since training")
+@_one_line_errors
+def eval_cmd(adapter: str, bundle: str | None, output: str | None, max_new_tokens: int, batch_size: int,
+             model: str | None) -> None:
+    """Check ADAPTER's identity before/after (bundle and held-out questions, zh and en) and its general loss."""
+    from pathlib import Path
+
+    from train.evaluate import evaluate_adapter, print_table, write_json
+
+    result = evaluate_adapter(adapter, bundle, max_new_tokens, model, batch_size,
+                              log=lambda message: click.echo(message, err=True))
+    print_table(result)
+    target = Path(output) if output else Path(adapter).resolve().parent / "eval.json"
+    click.echo(f"eval: wrote {write_json(result, target)}", err=True)
 
 
 @main.command("merge")

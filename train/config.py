@@ -32,6 +32,9 @@ class TrainConfig(BaseModel):
     output_dir: str | None = Field(None, description="default: output/<recipe name>-<bundle version>")
     seed: int = 42
     system: str | None = Field(None, description="replace (or add) every record's system prompt")
+    template: Literal["chatml", "gemma", "llama3"] | None = Field(
+        None, description="chat template for a model without one (base models); default: the model's own, "
+        "else the built-in one for its family")
     warmup_ratio: float = Field(0.05, ge=0, le=1)
     weight_decay: float = Field(0.0, ge=0)
     trust_remote_code: bool = False

@@ -66,13 +66,40 @@ class LoopResult:
     history: list[dict] = field(default_factory=list)
 
 
-def token_loss_sum(model, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-    """Summed next-token cross-entropy over labelled positions."""
+def token_loss_sum(model, batch: dict[str, torch.Tensor], answer_logits_only: bool = True) -> torch.Tensor:
+    """Summed next-token cross-entropy over labelled positions.
+
+    With `answer_logits_only` the output projection runs only where a label follows (transformers'
+    boolean `logits_to_keep`): the prompt side never pays for a vocabulary-wide matmul, which for
+    Gemma's 262k or Qwen's 151k vocabulary is most of the time and memory of a short-answer step.
+    """
     labels = batch["labels"]
     inputs = {k: v for k, v in batch.items() if k != "labels"}
+    targets = labels[:, 1:]
+    if answer_logits_only and _accepts_logits_to_keep(model):
+        keep = torch.zeros_like(labels, dtype=torch.bool)
+        keep[:, :-1] = targets != IGNORE_INDEX
+        logits = model(**inputs, use_cache=False, logits_to_keep=keep).logits.float()
+        return F.cross_entropy(logits.reshape(-1, logits.size(-1)), targets[keep[:, :-1]], reduction="sum")
     logits = model(**inputs, use_cache=False).logits.float()
-    return F.cross_entropy(logits[:, :-1].reshape(-1, logits.size(-1)), labels[:, 1:].reshape(-1),
+    return F.cross_entropy(logits[:, :-1].reshape(-1, logits.size(-1)), targets.reshape(-1),
                            ignore_index=IGNORE_INDEX, reduction="sum")
+
+
+def _accepts_logits_to_keep(model) -> bool:
+    """Whether the causal LM under DDP/peft wrappers takes `logits_to_keep` (remote-code models may not)."""
+    inner = getattr(model, "module", model)  # DistributedDataParallel
+    if hasattr(inner, "get_base_model"):  # peft
+        inner = inner.get_base_model()
+    kind = type(inner)
+    if kind not in _LOGITS_TO_KEEP:
+        import inspect
+
+        _LOGITS_TO_KEEP[kind] = "logits_to_keep" in inspect.signature(kind.forward).parameters
+    return _LOGITS_TO_KEEP[kind]
+
+
+_LOGITS_TO_KEEP: dict[type, bool] = {}
 
 
 def total_steps_for(cfg: TrainConfig, batches_per_epoch: int) -> int:
@@ -114,6 +141,15 @@ def evaluate(model, examples: list[Example], batch_size: int, pad_id: int, devic
     return loss_sum / tokens if tokens else None
 
 
+def _drop_partial_last_line(path: Path) -> None:
+    if not path.is_file():
+        return
+    data = path.read_bytes()
+    if data and not data.endswith(b"\n"):
+        with open(path, "r+b") as handle:
+            handle.truncate(data.rfind(b"\n") + 1)
+
+
 class RunLog:
     """Step metrics to OUTPUT_DIR/logging.jsonl and TensorBoard (OUTPUT_DIR/runs), main process only."""
 
@@ -124,7 +160,9 @@ class RunLog:
         if not enabled:
             return
         output_dir.mkdir(parents=True, exist_ok=True)
-        self.file = open(output_dir / "logging.jsonl", "a", encoding="utf-8")
+        path = output_dir / "logging.jsonl"
+        _drop_partial_last_line(path)  # a run killed mid-write may have left half a line
+        self.file = open(path, "a", encoding="utf-8")
         try:
             from torch.utils.tensorboard import SummaryWriter
 

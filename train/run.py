@@ -21,7 +21,7 @@ from train.encode import encode_records
 from train.errors import TrainError
 from train.loop import Dist, LoopResult, train_loop
 from train.model import (load_model, load_tokenizer, parameter_counts, pick_device, pick_dtype,
-                         prepare_for_training)
+                         prepare_for_training, resolve_model_name, template_token_ids)
 
 RUN_INFO = "curatune_train.json"
 
@@ -63,8 +63,11 @@ def default_output_dir(bundle_name: str, version: str) -> str:
 
 
 def base_model_location(name: str) -> str | None:
-    """Absolute path of a local base model, so chat/merge work from any directory later."""
+    """Absolute path of a local base model (a .gguf file: its converted folder), so chat/merge work from
+    any directory later."""
     path = Path(name).expanduser()
+    if path.is_file() and path.suffix.lower() == ".gguf":
+        return resolve_model_name(str(path))
     return str(path.resolve()) if path.is_dir() else None
 
 
@@ -109,10 +112,14 @@ def run_training(bundle_path: str | Path, explicit: dict[str, Any] | None = None
     seed_everything(cfg.seed)
     device = pick_device()
     dtype = pick_dtype(device, cfg.bf16)
-    tokenizer = load_tokenizer(cfg.model, cfg.trust_remote_code)
-    model = load_model(cfg.model, dtype, cfg.trust_remote_code, cfg.quant, device)
+    model_path = resolve_model_name(cfg.model, say)
+    tokenizer = load_tokenizer(model_path, cfg.trust_remote_code, cfg.template, say)
+    model = load_model(model_path, dtype, cfg.trust_remote_code, cfg.quant, device)
     seed_everything(cfg.seed)  # LoRA init must not depend on what loading consumed from the RNG
-    model = prepare_for_training(model, cfg)
+    trainable_tokens = template_token_ids(tokenizer)
+    if trainable_tokens:
+        say(f"template: training the embedding rows of its markers {trainable_tokens}")
+    model = prepare_for_training(model, cfg, trainable_tokens)
     trainable, total = parameter_counts(model)
     say(describe_config(cfg, trainable, total))
 

@@ -39,3 +39,46 @@ def chatml_template(default_system: str | None = None) -> str:
         "{%- endfor %}"
         "{%- if add_generation_prompt %}{{- '<|im_start|>assistant\\n' }}{%- endif %}"
     )
+
+
+# Gemma's turn format; a system prompt goes in front of the first user turn (Gemma has no system role).
+GEMMA_TEMPLATE = (
+    "{{- bos_token }}"
+    "{%- if messages and messages[0].role == 'system' %}"
+    "{%- set first_user_prefix = messages[0].content + '\\n\\n' %}{%- set loop_messages = messages[1:] %}"
+    "{%- else %}{%- set first_user_prefix = '' %}{%- set loop_messages = messages %}{%- endif %}"
+    "{%- for message in loop_messages %}"
+    "{%- set role = 'model' if message.role == 'assistant' else 'user' %}"
+    "{{- '<start_of_turn>' + role + '\\n' + (first_user_prefix if loop.first else '') + message.content"
+    " + '<end_of_turn>\\n' }}"
+    "{%- endfor %}"
+    "{%- if add_generation_prompt %}{{- '<start_of_turn>model\\n' }}{%- endif %}"
+)
+
+LLAMA3_TEMPLATE = (
+    "{{- bos_token }}"
+    "{%- for message in messages %}"
+    "{{- '<|start_header_id|>' + ('ipython' if message.role == 'tool' else message.role) + '<|end_header_id|>\\n\\n'"
+    " + message.content + '<|eot_id|>' }}"
+    "{%- endfor %}"
+    "{%- if add_generation_prompt %}{{- '<|start_header_id|>assistant<|end_header_id|>\\n\\n' }}{%- endif %}"
+)
+
+# name -> (template, special tokens it needs as single tokens of the vocabulary)
+BUILTIN_TEMPLATES: dict[str, tuple[str, tuple[str, ...]]] = {
+    "chatml": (chatml_template(), ("<|im_start|>", "<|im_end|>")),
+    "gemma": (GEMMA_TEMPLATE, ("<start_of_turn>", "<end_of_turn>")),
+    "llama3": (LLAMA3_TEMPLATE, ("<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>")),
+}
+
+
+def template_for_model_type(model_type: str | None) -> str | None:
+    """The built-in template a model family uses, for base checkpoints that ship none."""
+    kind = (model_type or "").lower()
+    if kind.startswith("gemma"):
+        return "gemma"
+    if kind.startswith("llama"):
+        return "llama3"
+    if kind.startswith("qwen"):
+        return "chatml"
+    return None

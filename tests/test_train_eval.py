@@ -1,0 +1,88 @@
+"""`train eval`: identity hit rates before/after, held-out paraphrases, maker mentions, EOS, general loss."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from schemas.record import Record
+from tests.conftest import IDENTITY, identity_records, make_record, write_bundle
+from train.cli import main
+from train.evaluate import (HELD_OUT, Identity, held_out_questions, makers_in, normalise_question,
+                            question_lang)
+
+
+def test_held_out_paraphrases_are_not_the_shipped_templates():
+    """None of the built-in paraphrases is a question the shipped recipe trains on (after normalisation)."""
+    root = Path(__file__).resolve().parents[1] / "recipes" / "identity"
+    shipped = {normalise_question(json.loads(line)["query"]) for file in root.glob("*.jsonl")
+               for line in file.read_text(encoding="utf-8").splitlines() if line.strip()}
+    assert len(HELD_OUT["zh"]) >= 20 and len(HELD_OUT["en"]) >= 20
+    ours = [normalise_question(q) for qs in HELD_OUT.values() for q in qs]
+    assert len(set(ours)) == len(ours)
+    assert not shipped & set(ours)
+
+
+def test_paraphrases_found_in_train_are_skipped():
+    train = [Record.model_validate(make_record([("  what is YOUR name ", "Grace")], "identity", "i:1"))]
+    kept, skipped = held_out_questions(train, None)
+    assert skipped == ["What is your name?"]
+    assert "What is your name?" not in [q.text for q in kept]
+    assert len(kept) == sum(len(v) for v in HELD_OUT.values()) - 1
+
+
+def test_hits_makers_and_language():
+    ident = Identity({"zh": "小格", "en": "Grace"}, {"zh": "唐寅", "en": "Tang Yin"})
+    assert ident.hits("I'm grace, built by Tang Yin.", "en") == (True, True)
+    assert ident.hits("我是小格。", "zh") == (True, False)
+    assert ident.hits("我是Grace。", "zh") == (False, False)  # the zh question wants the zh name
+    assert makers_in("I am Gemma, an open model by Google DeepMind.") == ["Google", "Gemma", "DeepMind"]
+    assert makers_in("我是通义千问，由阿里云开发。") == ["Alibaba", "Qwen"]
+    assert makers_in("A metaphor about llamas.") == []
+    assert question_lang("你是谁？") == "zh" and question_lang("Who are you?") == "en"
+
+
+@pytest.mark.slow  # shares the trained adapter of the slow tests
+def test_eval_needs_identity_in_manifest(tmp_path, trained_adapter):
+    adapter, _ = trained_adapter
+    bare = write_bundle(tmp_path / "b", identity_records())  # manifest without name/author
+    result = CliRunner().invoke(main, ["eval", str(adapter), "--bundle", str(bare)], catch_exceptions=False)
+    assert result.exit_code == 1
+    assert result.stderr.strip().splitlines()[-1].startswith("train: ")
+    assert "no identity name/author" in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.slow
+def test_eval_reports_before_and_after(trained_adapter, tmp_path):
+    """After training until learnt, the bundle's identity questions hit 1.0; the random base model ~0."""
+    adapter, _ = trained_adapter
+    out = tmp_path / "eval.json"
+    result = CliRunner().invoke(main, ["eval", str(adapter), "--output", str(out), "--max_new_tokens", "32"],
+                                catch_exceptions=False)
+    assert result.exit_code == 0, result.stderr
+    assert "held-out paraphrases" in result.stdout and "general loss, plain text" in result.stdout
+    data = json.loads(out.read_text(encoding="utf-8"))
+    trained = data["identity"]["trained"]
+    assert trained["source"] == "val" and trained["questions"] == 1
+    assert trained["after"]["hit_rate"] == 1.0 and trained["after"]["both_rate"] == 1.0
+    assert trained["before"]["hit_rate"] == 0.0
+    held = data["identity"]["held_out"]
+    assert held["questions"] + len(held["skipped"]) == sum(len(v) for v in HELD_OUT.values())
+    assert "What is your name?" in held["skipped"] and "Who are you?" not in held["skipped"]
+    assert set(held["after"]["by_lang"]) == {"zh", "en"}
+    assert held["before"]["hit_rate"] <= 0.1
+    for when in ("before", "after"):
+        assert 0.0 <= data["eos_rate"][when] <= 1.0
+        assert 0.0 <= data["maker_mentions"][when]["rate"] <= 1.0
+    assert data["eos_rate"]["after"] > data["eos_rate"]["before"]
+    chat, plain = data["general_loss"]["chat"], data["general_loss"]["plain"]
+    assert chat["records"] == 1 and chat["after"] < chat["before"]  # the val general record is also trained
+    assert plain["before"] > 0 and plain["after"] > 0
+    assert plain["change"] == pytest.approx((plain["after"] - plain["before"]) / plain["before"])
+    first = data["answers"][0]
+    assert first["question"] == IDENTITY[0][0] and first["after"] == IDENTITY[0][1]
+    # default output path: next to the adapter
+    again = CliRunner().invoke(main, ["eval", str(adapter), "--max_new_tokens", "4"], catch_exceptions=False)
+    assert again.exit_code == 0 and (adapter.parent / "eval.json").is_file()
