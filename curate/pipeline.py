@@ -29,7 +29,7 @@ from curate.filters.length import LengthFilter
 from curate.identity import render_identity
 from curate.mix import check_band, choose_general
 from curate.shapes import row_to_record
-from curate.sources import LineRange, RawRow, read_source, read_source_batches
+from curate.sources import LineRange, RawRow, SourceError, read_source, read_source_batches
 from curate.split import split_indices
 from curate.stats import largest_clusters, new_pass, summarise_record
 from schemas.bundle import sha256_file
@@ -282,8 +282,11 @@ def _build_into(staging: Path, recipe: Recipe, *, strict: bool, workers: int | N
     if recipe.identity:
         stats = SourceStats(path=", ".join(recipe.identity.templates), kind="identity")
         rendered: list[Record | Reject] = []
-        for template in recipe.identity.templates:
-            info, rows = read_source(template, None, recipe.base_dir, seed)
+        for number, template in enumerate(recipe.identity.templates):
+            try:
+                info, rows = read_source(template, None, recipe.base_dir, seed)
+            except SourceError as exc:
+                raise BuildError(f"{recipe.file}: identity.templates.{number}: {exc}") from None
             stats.files.update(info.files)
             rows = list(rows)
             stats.rows += len(rows)
@@ -299,7 +302,10 @@ def _build_into(staging: Path, recipe: Recipe, *, strict: bool, workers: int | N
     contexts = []
     for number, source in enumerate(recipe.sources, start=1):
         pattern, sample = source.split_sampling()
-        info, rows = read_source_batches(pattern, sample, recipe.base_dir, seed, CHUNK)
+        try:
+            info, rows = read_source_batches(pattern, sample, recipe.base_dir, seed, CHUNK)
+        except SourceError as exc:
+            raise BuildError(f"{recipe.file}: sources.{number - 1}.path: {exc}") from None
         ctx = SourceContext(number, source.kind, source.shape, source.columns, source.system, source.languages)
         stats = SourceStats(path=source.path, kind=source.kind, files=info.files, rows=info.total,
                             sample=sample, sampled_out=info.sampled_out, note=info.note)

@@ -262,4 +262,4 @@ def test_missing_source_file_is_one_line(tmp_path):
     path.write_text("name: x\nsources: [{path: nothere.jsonl, kind: domain}]\n")
     result = CliRunner().invoke(main, ["build", str(path)])
     assert result.exit_code != 0
-    assert result.output.strip() == "Error: nothere.jsonl: no such file"
+    assert result.output.strip() == f"Error: {path}: sources.0.path: nothere.jsonl: no such file"
