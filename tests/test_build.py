@@ -241,25 +241,17 @@ def test_cli_build_prints_the_version_path_last(tmp_path):
     assert result.stdout.strip().splitlines()[-1] == str((tmp_path / "bundle" / "v0001").resolve())
 
 
-def test_cli_bad_recipe_is_one_line(tmp_path):
+@pytest.mark.parametrize("text,error", [
+    ("name: x\nsources: [{path: a.jsonl, kind: domain}]\nbogus: 1\n", "bogus: unknown key"),
+    ("name: x\nsources: [{path: nothere.jsonl, kind: domain}]\n", "sources.0.path: nothere.jsonl: no such file"),
+])
+def test_cli_recipe_errors_are_one_line(tmp_path, text, error):
     from click.testing import CliRunner
 
     from curate.cli import main
 
     path = tmp_path / "r.yaml"
-    path.write_text("name: x\nsources: [{path: a.jsonl, kind: domain}]\nbogus: 1\n")
+    path.write_text(text)
     result = CliRunner().invoke(main, ["build", str(path)])
     assert result.exit_code != 0
-    assert result.output.strip() == f"Error: {path}: bogus: unknown key"
-
-
-def test_missing_source_file_is_one_line(tmp_path):
-    from click.testing import CliRunner
-
-    from curate.cli import main
-
-    path = tmp_path / "r.yaml"
-    path.write_text("name: x\nsources: [{path: nothere.jsonl, kind: domain}]\n")
-    result = CliRunner().invoke(main, ["build", str(path)])
-    assert result.exit_code != 0
-    assert result.output.strip() == f"Error: {path}: sources.0.path: nothere.jsonl: no such file"
+    assert result.output.strip() == f"Error: {path}: {error}"

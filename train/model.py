@@ -9,7 +9,6 @@ failure becomes one TrainError line that says what to do next.
 from __future__ import annotations
 
 import copy
-import hashlib
 import json
 import os
 import shutil
@@ -20,6 +19,7 @@ from pathlib import Path
 import torch
 
 from train.config import TrainConfig
+from schemas.bundle import sha256_file
 from train.errors import TrainError, short_reason
 
 
@@ -46,14 +46,6 @@ def gguf_cache_root() -> Path:
     return Path(os.environ.get("CURATUNE_CACHE") or Path.home() / ".cache" / "curatune") / "gguf"
 
 
-def _file_digest(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 22), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def convert_gguf(gguf: str | Path, log=None) -> Path:
     """The safetensors model folder made from a GGUF file (converted on first use, then cached).
 
@@ -69,7 +61,7 @@ def convert_gguf(gguf: str | Path, log=None) -> Path:
         import gguf as _gguf  # noqa: F401
     except ImportError:
         raise TrainError("loading a .gguf model needs the gguf package (pip install gguf, or curatune[demo])") from None
-    key = _file_digest(source)[:16]
+    key = sha256_file(source)[:16]
     target = gguf_cache_root() / f"{source.stem}-{key}"
     if (target / "config.json").is_file() and (target / "curatune_gguf.json").is_file():
         say(f"gguf: using the converted model in {target}")
