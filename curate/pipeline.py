@@ -83,14 +83,13 @@ class Settings:
     """Filter settings shipped to the workers (picklable; the filters are rebuilt there)."""
 
     recipe: Recipe
-    count_tokens: Callable[[str], int] | None = None
 
     def filters(self) -> tuple[LengthFilter, LanguageFilter]:
         cfg = self.recipe.filters
         length = cfg.length
         if length.tokenizer and self.recipe.resolve(length.tokenizer).exists():
             length = length.model_copy(update={"tokenizer": str(self.recipe.resolve(length.tokenizer))})
-        return (LengthFilter(length, self.count_tokens),
+        return (LengthFilter(length),
                 LanguageFilter(cfg.language.backend, cfg.language.min_chars))
 
 
