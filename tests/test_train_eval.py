@@ -64,10 +64,13 @@ def test_eval_reports_before_and_after(trained_adapter, tmp_path):
     assert result.exit_code == 0, result.stderr
     assert "held-out paraphrases" in result.stdout and "general loss, plain text" in result.stdout
     data = json.loads(out.read_text(encoding="utf-8"))
-    trained = data["identity"]["trained"]
-    assert trained["source"] == "val" and trained["questions"] == 1
+    assert data["kind"] == "adapter"
+    trained = data["identity"]["train"]
+    assert trained["questions"] == 8  # every identity question of the train split
     assert trained["after"]["hit_rate"] == 1.0 and trained["after"]["both_rate"] == 1.0
     assert trained["before"]["hit_rate"] == 0.0
+    val = data["identity"]["val"]
+    assert val["questions"] == 1 and val["after"]["hit_rate"] == 1.0
     held = data["identity"]["held_out"]
     assert held["questions"] + len(held["skipped"]) == sum(len(v) for v in HELD_OUT.values())
     assert "What is your name?" in held["skipped"] and "Who are you?" not in held["skipped"]
@@ -81,8 +84,10 @@ def test_eval_reports_before_and_after(trained_adapter, tmp_path):
     assert chat["records"] == 1 and chat["after"] < chat["before"]  # the val general record is also trained
     assert plain["before"] > 0 and plain["after"] > 0
     assert plain["change"] == pytest.approx((plain["after"] - plain["before"]) / plain["before"])
-    first = data["answers"][0]
-    assert first["question"] == IDENTITY[0][0] and first["after"] == IDENTITY[0][1]
+    by_question = {a["question"]: a["after"] for a in data["answers"] if a["source"] == "train"}
+    assert by_question == dict(IDENTITY)  # every trained answer comes back verbatim
     # default output path: next to the adapter
-    again = CliRunner().invoke(main, ["eval", str(adapter), "--max_new_tokens", "4"], catch_exceptions=False)
+    again = CliRunner().invoke(main, ["eval", str(adapter), "--max_new_tokens", "4", "--train_questions", "3"],
+                               catch_exceptions=False)
     assert again.exit_code == 0 and (adapter.parent / "eval.json").is_file()
+    assert json.loads((adapter.parent / "eval.json").read_text(encoding="utf-8"))["identity"]["train"]["questions"] == 3

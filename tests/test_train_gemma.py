@@ -40,16 +40,18 @@ def test_gemma_270m_learns_identity(tmp_path):
     assert "training the embedding rows of its markers [105, 106]" in run.stderr
     adapter = Path(run.stdout.strip().splitlines()[-1])
 
-    evaluated = CliRunner().invoke(main, ["eval", str(adapter)], catch_exceptions=False)
+    evaluated = CliRunner().invoke(main, ["eval", str(adapter), "--train_questions", "12"], catch_exceptions=False)
     assert evaluated.exit_code == 0, evaluated.stderr[-3000:]
     result = json.loads((adapter.parent / "eval.json").read_text(encoding="utf-8"))
     held = result["identity"]["held_out"]
+    trained = result["identity"]["train"]
     summary = {"held_out_after": held["after"]["hit_rate"], "held_out_before": held["before"]["hit_rate"],
+               "trained_after": trained["after"]["hit_rate"], "trained_before": trained["before"]["hit_rate"],
                "by_lang": held["after"]["by_lang"], "eos_after": result["eos_rate"]["after"],
                "plain_change": result["general_loss"]["plain"]["change"],
                "makers": result["maker_mentions"], "minutes": (time.monotonic() - started) / 60}
     print(json.dumps(summary, ensure_ascii=False))
-    assert held["questions"] >= 36
+    assert held["questions"] >= 36 and trained["questions"] == 12
     assert held["after"]["hit_rate"] >= 0.8, summary
     assert held["before"]["hit_rate"] <= 0.1, summary
     assert result["eos_rate"]["after"] >= 0.9, summary

@@ -42,16 +42,22 @@ def load_for_chat(folder: str | Path, model: str | None = None):
     dtype = pick_dtype(device, None)
     tokenizer = load_tokenizer(str(folder))
     if (folder / "adapter_config.json").is_file():
-        info = read_run_info(folder)
-        trust = bool(info.get("config", {}).get("trust_remote_code", False))
-        base = load_model(base_model_of(info, model), dtype, trust, device=device)
         from peft import PeftModel
 
-        lm = PeftModel.from_pretrained(base, str(folder))
+        lm = PeftModel.from_pretrained(load_base_model(read_run_info(folder), model), str(folder))
     else:
         lm = load_model(str(folder), dtype, device=device)
     lm.eval()
     return lm, tokenizer
+
+
+def load_base_model(info: dict, model: str | None = None):
+    """The base model a run started from (as recorded in its curatune_train.json), ready for inference."""
+    device = pick_device()
+    trust = bool(info.get("config", {}).get("trust_remote_code", False))
+    base = load_model(base_model_of(info, model), pick_dtype(device, None), trust, device=device)
+    base.eval()
+    return base
 
 
 def stop_token_ids(tokenizer) -> list[int]:

@@ -1,13 +1,17 @@
 """`train eval`: did the identity take, and what did it cost the model's general ability?
 
-One model in memory: the base model with the adapter switched off (peft `disable_adapter`) answers
-"before", the same model with the adapter on answers "after". Measured, before and after:
+For a LoRA adapter one model is in memory: the base model with the adapter switched off (peft
+`disable_adapter`) answers "before", the same model with the adapter on answers "after". For a fully
+trained (or merged) model folder, the base model recorded in its curatune_train.json answers "before",
+then makes room for the trained model. Measured, before and after:
 
-- identity hit rates on the bundle's own identity questions (val split; the train split if val has
-  none) and on built-in paraphrases in zh and en that the bundle never trained on (any paraphrase
-  that does appear among the train questions, after normalisation, is skipped and reported). An
-  answer is a hit when it names the new name or the new author for the question's language (from
-  the bundle manifest's `identity`); name, author and both are reported separately too;
+- identity hit rates on three sets of questions: the identity questions the model trained on (train
+  split, the first --train_questions of them), the bundle's val identity questions (paraphrases in
+  the recipe's templates that training never saw), and built-in paraphrases in zh and en that the
+  bundle never trained on (any that does appear among the train questions, after normalisation, is
+  skipped and reported). An answer is a hit when it names the new name or the new author for the
+  question's language (from the bundle manifest's `identity`); name, author and both are reported
+  separately too;
 - mentions of known model makers and model names (Alibaba/Qwen, Google/Gemma, Meta/Llama, ...);
 - how often generation stopped at the end-of-turn token rather than at --max_new_tokens;
 - general retention: the mean token loss on the val split's general records, once as chat
@@ -29,11 +33,12 @@ import torch
 
 from schemas.record import Record
 from train.bundle import open_bundle
-from train.chat import load_for_chat, read_run_info, stop_token_ids
+from train.chat import load_base_model, load_for_chat, read_run_info, stop_token_ids
 from train.data import collate, count_targets
 from train.encode import Encoded, encode_records, render
 from train.errors import TrainError
 from train.loop import token_loss_sum
+from train.model import load_tokenizer
 
 HELD_OUT: dict[str, list[str]] = {
     "en": [
@@ -247,13 +252,14 @@ def maker_scores(answers: list[Answer]) -> dict[str, Any]:
 
 
 def evaluate_adapter(adapter: str | Path, bundle: str | Path | None = None, max_new_tokens: int = 64,
-                     model_override: str | None = None, batch_size: int = 8,
+                     model_override: str | None = None, batch_size: int = 8, train_questions: int | None = None,
                      log: Callable[[str], None] = lambda _m: None) -> dict[str, Any]:
-    """Run the whole check and return the JSON-ready result."""
+    """Run the whole check on an adapter (or a full/merged model folder) and return the JSON-ready result."""
     adapter = Path(adapter)
-    if not (adapter / "adapter_config.json").is_file():
-        raise TrainError(f"{adapter}: train eval needs a LoRA adapter folder (the one `train run` printed), "
-                         "so that the base model can answer with the adapter switched off")
+    is_adapter = (adapter / "adapter_config.json").is_file()
+    if not is_adapter and not (adapter / "config.json").is_file():
+        raise TrainError(f"{adapter}: not a model folder; pass the folder `train run` printed "
+                         "(OUTPUT_DIR/adapter or OUTPUT_DIR/model) or one `train merge` wrote")
     info = read_run_info(adapter)
     bundle_path = bundle or (info.get("bundle") or {}).get("path")
     if not bundle_path:
@@ -263,33 +269,41 @@ def evaluate_adapter(adapter: str | Path, bundle: str | Path | None = None, max_
     config = info.get("config", {})
     system, max_length = config.get("system"), int(config.get("max_length") or 2048)
 
-    trained = bundle_questions(opened.val, system, "val")
-    if not trained:
-        trained = bundle_questions(opened.train, system, "train")
+    sets = {"train": bundle_questions(opened.train, system, "train")[:train_questions],
+            "val": bundle_questions(opened.val, system, "val")}
     held_out, skipped = held_out_questions(opened.train, system)
+    sets["held_out"] = held_out
     if skipped:
         log(f"eval: skipped {len(skipped)} built-in paraphrase(s) found among the train questions: "
             + "; ".join(skipped))
     general = [r for r in opened.val if r.meta.kind == "general"]
+    questions = [q for qs in sets.values() for q in qs]
 
-    model, tokenizer = load_for_chat(adapter, model_override)
+    model, tokenizer = load_for_chat(adapter, model_override) if is_adapter else (None, load_tokenizer(str(adapter)))
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-    questions = trained + held_out
     chat_encoded = encode_records(tokenizer, general, max_length, system)
     plain = plain_encoded(tokenizer, plain_texts(general), max_length)
 
-    results: dict[str, dict[str, Any]] = {}
-    for when in ("before", "after"):
+    def measure(lm, when: str) -> dict[str, Any]:
         log(f"eval: {when}: {len(questions)} identity questions, {len(general)} general records")
-        if when == "after":
-            # Folded into the weights, the adapter costs nothing per token: unmerged, peft's trainable
-            # token rows rebuild the whole embedding matrix on every forward (3x slower for Gemma).
-            model.merge_adapter()
-        context = model.disable_adapter() if when == "before" else _null()
-        with context:
-            answers = generate_answers(model, tokenizer, questions, max_new_tokens, batch_size)
-            results[when] = {"answers": answers, "chat": chat_loss(model, chat_encoded, pad_id, batch_size),
-                             "plain": chat_loss(model, plain, pad_id, batch_size)}
+        return {"answers": generate_answers(lm, tokenizer, questions, max_new_tokens, batch_size),
+                "chat": chat_loss(lm, chat_encoded, pad_id, batch_size),
+                "plain": chat_loss(lm, plain, pad_id, batch_size)}
+
+    results: dict[str, dict[str, Any]] = {}
+    if is_adapter:
+        with model.disable_adapter():
+            results["before"] = measure(model, "before")
+        # Folded into the weights, the adapter costs nothing per token: unmerged, peft's trainable
+        # token rows rebuild the whole embedding matrix on every forward (3x slower for Gemma).
+        model.merge_adapter()
+        results["after"] = measure(model, "after")
+    else:
+        base = load_base_model(info, model_override)
+        results["before"] = measure(base, "before")
+        del base  # one model in memory at a time
+        trained, _ = load_for_chat(adapter)
+        results["after"] = measure(trained, "after")
 
     def part(qs: list[Question], offset: int) -> dict[str, Any]:
         block: dict[str, Any] = {"questions": len(qs)}
@@ -302,33 +316,30 @@ def evaluate_adapter(adapter: str | Path, bundle: str | Path | None = None, max_
         change = (after - before) / before if before and after is not None else None
         return {"before": before, "after": after, "change": change, "records": len(general)}
 
+    blocks, offset = {}, 0
+    for key, qs in sets.items():
+        blocks[key] = part(qs, offset)
+        offset += len(qs)
+    blocks["held_out"]["skipped"] = skipped
     samples = []
     for i, q in enumerate(questions):
-        samples.append({"source": q.source, "lang": q.lang, "question": q.text,
+        samples.append({"source": q.source, "lang": q.lang, "question": q.text, "reference": q.reference,
                         "before": results["before"]["answers"][i].text,
                         "after": results["after"]["answers"][i].text,
                         "after_stopped": results["after"]["answers"][i].stopped})
     return {
-        "adapter": str(adapter.resolve()),
+        "model": str(adapter.resolve()),
+        "kind": "adapter" if is_adapter else "model",
         "base_model": info.get("base_model"),
         "bundle": {"path": str(opened.path), "manifest_id": opened.manifest.id},
         "identity_target": {"name": identity.name, "author": identity.author},
         "max_new_tokens": max_new_tokens,
-        "identity": {"trained": {"source": trained[0].source if trained else None, **part(trained, 0)},
-                     "held_out": {**part(held_out, len(trained)), "skipped": skipped}},
+        "identity": blocks,
         "maker_mentions": {when: maker_scores(results[when]["answers"]) for when in ("before", "after")},
         "eos_rate": {when: _rate([a.stopped for a in results[when]["answers"]]) for when in ("before", "after")},
         "general_loss": {"chat": loss_block("chat"), "plain": loss_block("plain")},
         "answers": samples,
     }
-
-
-class _null:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
 
 
 def _fmt(value: Any, percent: bool = False) -> str:
@@ -348,8 +359,11 @@ def print_table(result: dict[str, Any], console=None) -> None:
     table.add_column("n", justify="right")
     table.add_column("before", justify="right")
     table.add_column("after", justify="right")
-    for key, label in (("trained", "bundle identity questions"), ("held_out", "held-out paraphrases")):
+    for key, label in (("train", "trained identity questions"), ("val", "val identity questions"),
+                       ("held_out", "held-out paraphrases")):
         block = result["identity"][key]
+        if not block["questions"]:
+            continue
         for metric, what in (("hit_rate", "name or author"), ("both_rate", "name and author")):
             table.add_row(f"{label}: {what}", str(block["questions"]), _fmt(block["before"][metric], True),
                           _fmt(block["after"][metric], True))

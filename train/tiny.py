@@ -70,17 +70,22 @@ def build_tokenizer(extra_text: Iterable[str] = (), project_root: Path | None = 
 
 
 def build_tiny_model(out_dir: str | Path, extra_text: Iterable[str] = (), project_root: Path | None = None,
-                     seed: int = 0) -> Path:
-    """Save a random tiny Qwen2 causal LM and its tokenizer into out_dir (safetensors)."""
+                     seed: int = 0, hidden_size: int = 64, num_layers: int = 2) -> Path:
+    """Save a random tiny Qwen2 causal LM and its tokenizer into out_dir (safetensors).
+
+    The initialiser's spread is 0.2 at hidden size 64 (the default 0.02 leaves the tied output layer
+    too flat to learn from: the loss stays near 5) and shrinks as 1/sqrt(hidden) above it, which keeps
+    the initial logits, and so the initial loss, at the same scale for wider models.
+    """
     import torch
     from transformers import GenerationConfig, Qwen2Config, Qwen2ForCausalLM
 
     out_dir = Path(out_dir)
     tokenizer = build_tokenizer(extra_text, project_root)
     config = Qwen2Config(
-        vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-        num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=4096,
-        tie_word_embeddings=True, initializer_range=0.2,
+        vocab_size=len(tokenizer), hidden_size=hidden_size, intermediate_size=2 * hidden_size,
+        num_hidden_layers=num_layers, num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=4096,
+        tie_word_embeddings=True, initializer_range=0.2 * (64 / hidden_size) ** 0.5,
         bos_token_id=None, eos_token_id=tokenizer.convert_tokens_to_ids("<|im_end|>"),
         pad_token_id=tokenizer.pad_token_id)
     torch.manual_seed(seed)
