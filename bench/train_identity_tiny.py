@@ -40,7 +40,8 @@ def main() -> None:
     parser.add_argument("--hidden", type=int, default=128)
     parser.add_argument("--steps", type=int, default=300)
     parser.add_argument("--learning_rate", type=float, default=4e-3)
-    parser.add_argument("--batch", type=int, default=4)
+    parser.add_argument("--batch", type=int, default=16)
+    parser.add_argument("--max_length", type=int, default=512, help="packed row length (no shipped record is longer)")
     parser.add_argument("--workdir", default=None, help="keep the bundle, model and run here")
     args = parser.parse_args()
 
@@ -53,7 +54,8 @@ def main() -> None:
     model = build_tiny_model(work / "tiny", project_root=ROOT, hidden_size=args.hidden)
     trained_dir = run(["train.cli", "run", bundle, "--model", str(model), "--train_type", args.train_type,
                        "--learning_rate", str(args.learning_rate), "--max_steps", str(args.steps),
-                       "--per_device_train_batch_size", str(args.batch), "--packing", "--lora_dropout", "0",
+                       "--per_device_train_batch_size", str(args.batch), "--max_length", str(args.max_length),
+                       "--packing", "--lora_dropout", "0",
                        "--output_dir", str(work / "run")])
     trained = time.monotonic()
     out = work / "eval.json"
