@@ -59,7 +59,7 @@ def main() -> None:
                        "--output_dir", str(work / "run")])
     trained = time.monotonic()
     out = work / "eval.json"
-    run(["train.cli", "eval", trained_dir, "--output", str(out)])
+    run(["train.cli", "eval", trained_dir, "--output", str(out), "--train_questions", "-1"])
     evaluated = time.monotonic()
 
     result = json.loads(out.read_text(encoding="utf-8"))

@@ -114,12 +114,13 @@ def chat_cmd(adapter: str, prompt: str | None, temperature: float, max_new_token
 @click.option("--max_new_tokens", "--max-new-tokens", "max_new_tokens", type=int, default=64, show_default=True)
 @click.option("--batch_size", "--batch-size", "batch_size", type=int, default=8, show_default=True,
               help="questions answered at once")
-@click.option("--train_questions", "--train-questions", "train_questions", type=int, default=None,
-              help="ask only the first N of the train split's identity questions [default: all]")
+@click.option("--train_questions", "--train-questions", "train_questions", type=int, default=32, show_default=True,
+              help="ask the first N of the train split's identity questions (a seeded sample: the split is "
+                   "shuffled); -1: all of them")
 @click.option("--model", default=None, help="base model, if it moved since training")
 @_one_line_errors
 def eval_cmd(adapter: str, bundle: str | None, output: str | None, max_new_tokens: int, batch_size: int,
-             train_questions: int | None, model: str | None) -> None:
+             train_questions: int, model: str | None) -> None:
     """Check ADAPTER's identity before/after (trained, val and held-out questions, zh and en) and its general loss.
 
     ADAPTER is the folder `train run` printed: a LoRA adapter, or the model of a --train_type full run
@@ -129,7 +130,8 @@ def eval_cmd(adapter: str, bundle: str | None, output: str | None, max_new_token
 
     from train.evaluate import evaluate_adapter, print_table, write_json
 
-    result = evaluate_adapter(adapter, bundle, max_new_tokens, model, batch_size, train_questions,
+    result = evaluate_adapter(adapter, bundle, max_new_tokens, model, batch_size,
+                              None if train_questions < 0 else train_questions,
                               log=lambda message: click.echo(message, err=True))
     print_table(result)
     target = Path(output) if output else Path(adapter).resolve().parent / "eval.json"
