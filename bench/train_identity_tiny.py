@@ -45,6 +45,7 @@ def main() -> None:
     parser.add_argument("--workdir", default=None, help="keep the bundle, model and run here")
     args = parser.parse_args()
 
+    from train.evaluate import Identity
     from train.tiny import build_tiny_model
 
     work = Path(args.workdir or tempfile.mkdtemp(prefix="curatune-identity-"))
@@ -66,8 +67,8 @@ def main() -> None:
     info = json.loads((Path(trained_dir) / "curatune_train.json").read_text(encoding="utf-8"))
     identity = result["identity"]
     trained_answers = [a for a in result["answers"] if a["source"] == "train"]
-    misses = [a["question"] for a in trained_answers
-              if not any(word in a["after"] for t in result["identity_target"].values() for word in t.values())]
+    target = Identity(result["identity_target"]["name"], result["identity_target"]["author"])
+    misses = [a["question"] for a in trained_answers if not any(target.hits(a["after"], a["lang"]))]
     verbatim = sum(a["after"] == a["reference"] for a in trained_answers) / max(len(trained_answers), 1)
     print(f"bundle: {bundle}\nmodel: {trained_dir}\neval: {out}")
     for key in ("train", "val", "held_out"):

@@ -35,20 +35,23 @@ def base_model_of(info: dict, override: str | None = None) -> str:
 
 def load_for_chat(folder: str | Path, model: str | None = None):
     """(model, tokenizer) ready for generation, from an adapter folder or a merged/full model folder."""
+    return load_trained_model(folder, model), load_tokenizer(str(folder))
+
+
+def load_trained_model(folder: str | Path, model: str | None = None):
+    """An adapter on its base model (`model` overrides the recorded one), or a merged/full model folder."""
     folder = Path(folder)
     if not folder.is_dir():
         raise TrainError(f"{folder}: no such adapter folder")
-    device = pick_device()
-    dtype = pick_dtype(device, None)
-    tokenizer = load_tokenizer(str(folder))
     if (folder / "adapter_config.json").is_file():
         from peft import PeftModel
 
         lm = PeftModel.from_pretrained(load_base_model(read_run_info(folder), model), str(folder))
     else:
-        lm = load_model(str(folder), dtype, device=device)
+        device = pick_device()
+        lm = load_model(str(folder), pick_dtype(device, None), device=device)
     lm.eval()
-    return lm, tokenizer
+    return lm
 
 
 def load_base_model(info: dict, model: str | None = None):

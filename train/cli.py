@@ -128,9 +128,9 @@ def eval_cmd(adapter: str, bundle: str | None, output: str | None, max_new_token
     """
     from pathlib import Path
 
-    from train.evaluate import evaluate_adapter, print_table, write_json
+    from train.evaluate import evaluate_trained, print_table, write_json
 
-    result = evaluate_adapter(adapter, bundle, max_new_tokens, model, batch_size,
+    result = evaluate_trained(adapter, bundle, max_new_tokens, model, batch_size,
                               None if train_questions < 0 else train_questions,
                               log=lambda message: click.echo(message, err=True))
     print_table(result)

@@ -33,7 +33,7 @@ import torch
 
 from schemas.record import Record
 from train.bundle import open_bundle
-from train.chat import load_base_model, load_for_chat, read_run_info, stop_token_ids
+from train.chat import load_base_model, load_trained_model, read_run_info, stop_token_ids
 from train.data import collate, count_targets
 from train.encode import Encoded, encode_records, render
 from train.errors import TrainError
@@ -251,7 +251,7 @@ def maker_scores(answers: list[Answer]) -> dict[str, Any]:
     return {"rate": _rate([bool(names) for names in found]), "answers": sum(1 for f in found if f), "by_maker": counts}
 
 
-def evaluate_adapter(adapter: str | Path, bundle: str | Path | None = None, max_new_tokens: int = 64,
+def evaluate_trained(adapter: str | Path, bundle: str | Path | None = None, max_new_tokens: int = 64,
                      model_override: str | None = None, batch_size: int = 8, train_questions: int | None = None,
                      log: Callable[[str], None] = lambda _m: None) -> dict[str, Any]:
     """Run the whole check on an adapter (or a full/merged model folder) and return the JSON-ready result."""
@@ -279,7 +279,7 @@ def evaluate_adapter(adapter: str | Path, bundle: str | Path | None = None, max_
     general = [r for r in opened.val if r.meta.kind == "general"]
     questions = [q for qs in sets.values() for q in qs]
 
-    model, tokenizer = load_for_chat(adapter, model_override) if is_adapter else (None, load_tokenizer(str(adapter)))
+    tokenizer = load_tokenizer(str(adapter))
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     chat_encoded = encode_records(tokenizer, general, max_length, system)
     plain = plain_encoded(tokenizer, plain_texts(general), max_length)
@@ -292,6 +292,7 @@ def evaluate_adapter(adapter: str | Path, bundle: str | Path | None = None, max_
 
     results: dict[str, dict[str, Any]] = {}
     if is_adapter:
+        model = load_trained_model(adapter, model_override)
         with model.disable_adapter():
             results["before"] = measure(model, "before")
         # Folded into the weights, the adapter costs nothing per token: unmerged, peft's trainable
@@ -302,7 +303,7 @@ def evaluate_adapter(adapter: str | Path, bundle: str | Path | None = None, max_
         base = load_base_model(info, model_override)
         results["before"] = measure(base, "before")
         del base  # one model in memory at a time
-        trained, _ = load_for_chat(adapter)
+        trained = load_trained_model(adapter)
         results["after"] = measure(trained, "after")
 
     def part(qs: list[Question], offset: int) -> dict[str, Any]:
@@ -393,4 +394,4 @@ def write_json(result: dict[str, Any], path: Path) -> Path:
     return path
 
 
-__all__ = ["HELD_OUT", "MAKERS", "evaluate_adapter", "print_table", "write_json", "normalise_question"]
+__all__ = ["HELD_OUT", "MAKERS", "evaluate_trained", "print_table", "write_json", "normalise_question"]

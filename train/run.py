@@ -62,16 +62,15 @@ def default_output_dir(bundle_name: str, version: str) -> str:
     return str(Path("output") / f"{bundle_name}-{version}")
 
 
-def base_model_location(name: str) -> str | None:
-    """Absolute path of a local base model (a .gguf file: its converted folder), so chat/merge work from
-    any directory later."""
-    path = Path(name).expanduser()
-    if path.is_file() and path.suffix.lower() == ".gguf":
-        return resolve_model_name(str(path))
+def base_model_location(model_path: str) -> str | None:
+    """Absolute path of a local base model folder (for a .gguf file, `model_path` is its converted
+    folder), so chat/merge/eval work from any directory later; None for a hub id."""
+    path = Path(model_path).expanduser()
     return str(path.resolve()) if path.is_dir() else None
 
 
-def save_final(model, tokenizer, cfg: TrainConfig, output_dir: Path, bundle, result: LoopResult) -> Path:
+def save_final(model, tokenizer, cfg: TrainConfig, model_path: str, output_dir: Path, bundle,
+               result: LoopResult) -> Path:
     """OUTPUT_DIR/adapter (LoRA) or OUTPUT_DIR/model (full), with tokenizer and curatune_train.json."""
     target = output_dir / ("adapter" if cfg.train_type == "lora" else "model")
     target.mkdir(parents=True, exist_ok=True)
@@ -81,7 +80,7 @@ def save_final(model, tokenizer, cfg: TrainConfig, output_dir: Path, bundle, res
         "config": cfg.model_dump(),
         "train_type": cfg.train_type,
         "base_model": cfg.model,
-        "base_model_path": base_model_location(cfg.model),
+        "base_model_path": base_model_location(model_path),
         "bundle": {"manifest_id": bundle.manifest.id, "path": str(bundle.path), "name": bundle.manifest.name},
         "steps": result.steps,
         "total_steps": result.total_steps,
@@ -142,6 +141,6 @@ def run_training(bundle_path: str | Path, explicit: dict[str, Any] | None = None
         + (f", val loss {result.val_loss:.4f}" if result.val_loss is not None else ""))
     target = output_dir / ("adapter" if cfg.train_type == "lora" else "model")
     if dist.main:
-        target = save_final(model, tokenizer, cfg, output_dir, bundle, result)
+        target = save_final(model, tokenizer, cfg, model_path, output_dir, bundle, result)
     dist.barrier()
     return target.resolve()
