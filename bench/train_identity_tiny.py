@@ -73,20 +73,23 @@ def main() -> None:
     print(f"bundle: {bundle}\nmodel: {trained_dir}\neval: {out}")
     for key in ("train", "val", "held_out"):
         block = identity[key]
-        print(f"{key:>8}: {block['questions']:3d} questions, hit rate {block['before']['hit_rate']:.2f} -> "
-              f"{block['after']['hit_rate']:.2f} (name and author {block['after']['both_rate']:.2f})")
+        print(f"{key:>8}: {block['questions']:3d} questions, correct {block['before']['correct_rate'] or 0:.2f} -> "
+              f"{block['after']['correct_rate'] or 0:.2f} (lenient name or author {block['after']['hit_rate']:.2f}, "
+              f"swaps {block['after']['swap_rate']:.2f})")
     if misses:
         print("trained questions missed: " + "; ".join(misses))
     figures = {
         "train_type": args.train_type, "hidden": args.hidden, "steps": info["steps"],
         "train_loss": f"{info['train_loss']:.4f}",
         "trained_questions": identity["train"]["questions"],
+        "trained_correct_rate": f"{identity['train']['after']['correct_rate']:.4f}",
         "trained_hit_rate": f"{identity['train']['after']['hit_rate']:.4f}",
         "trained_hit_rate_before": f"{identity['train']['before']['hit_rate']:.4f}",
+        "trained_swap_rate": f"{identity['train']['after']['swap_rate']:.4f}",
         "trained_both_rate": f"{identity['train']['after']['both_rate']:.4f}",
         "trained_verbatim_rate": f"{verbatim:.4f}",
-        "val_hit_rate": f"{identity['val']['after']['hit_rate']:.4f}",
-        "held_out_hit_rate": f"{identity['held_out']['after']['hit_rate']:.4f}",
+        "val_correct_rate": f"{identity['val']['after']['correct_rate']:.4f}",
+        "held_out_correct_rate": f"{identity['held_out']['after']['correct_rate']:.4f}",
         "eos_rate": f"{result['eos_rate']['after']:.4f}",
         "build_s": f"{built - started:.1f}", "train_s": f"{trained - built:.1f}",
         "eval_s": f"{evaluated - trained:.1f}",

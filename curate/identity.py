@@ -66,7 +66,23 @@ def render_text(template: str, values: dict[str, str], where: str) -> str:
         raise RenderError(where, f"template error{at}: {exc.message or exc}") from None
 
 
-def render_record(template: Record, identity: IdentityConfig) -> Record | Reject:
+_NEEDS = ("name", "author")
+
+
+def explicit_needs(raw: RawRow) -> list[str] | None:
+    """A template's optional `needs` field: what a correct answer must state ("name", "author" or both),
+    for questions whose answer's placeholders do not say it (e.g. "Are you ChatGPT?")."""
+    needs = raw.row.get("needs") if isinstance(raw.row, dict) else None
+    if needs is None:
+        return None
+    items = [p.strip() for p in needs.split(",")] if isinstance(needs, str) else needs
+    if not isinstance(items, list) or not items or any(item not in _NEEDS for item in items):
+        raise RecipeError(f"{raw.file}:{raw.line}: field 'needs': want 'name', 'author' or both (a list or "
+                          f"'name,author'), got {needs!r}")
+    return sorted(set(items), key=_NEEDS.index)
+
+
+def render_record(template: Record, identity: IdentityConfig, needs: list[str] | None = None) -> Record | Reject:
     """One template record with name and author filled in for its language."""
     lang = template.meta.lang or guess_lang(template)
     where = f"{template.meta.source}:{template.meta.line}"
@@ -74,7 +90,7 @@ def render_record(template: Record, identity: IdentityConfig) -> Record | Reject
     messages = [Message(role=m.role, content=render_text(m.content, values, where)) for m in template.messages]
     if identity.system and messages[0].role != "system":
         messages.insert(0, Message(role="system", content=identity.system))
-    meta = template.meta.model_copy(update={"lang": lang, "kind": "identity"})
+    meta = template.meta.model_copy(update={"lang": lang, "kind": "identity", "needs": needs})
     rendered = Record(messages=messages, tools=template.tools, meta=meta)
     if any(PLACEHOLDER.search(m.content) for m in rendered.messages):
         return Reject(source=meta.source, line=meta.line, stage="render", reason="unrendered_placeholder",
@@ -92,12 +108,13 @@ def render_identity(rows: list[RawRow], identity: IdentityConfig) -> tuple[list[
     records: list[Record] = []
     rejects: list[Reject] = []
     for raw in rows:
+        raw = raw.parsed()
         parsed = row_to_record(raw, kind="identity", check_placeholders=False)
         if isinstance(parsed, Reject):
             rejects.append(parsed)
             continue
         try:
-            out = render_record(parsed, identity)
+            out = render_record(parsed, identity, explicit_needs(raw))
         except RenderError as exc:
             raise RecipeError(str(exc)) from None
         if isinstance(out, Record) and out.meta.lang not in identity.languages:

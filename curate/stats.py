@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
+from curate.identity_coverage import IdentityTally, coverage_warnings, identity_figures, identity_terms
 from schemas.bundle import VERSION_DIR, BundleError, load_manifest, resolve_bundle
 from schemas.manifest import Manifest
 
@@ -223,12 +224,7 @@ class _Pass:
         self.turns: Counter = Counter()
         self.answer_hashes = array("Q")
         self.question_hashes = array("Q")
-        self.identity_terms = identity_terms  # "name.zh" -> rendered text
-        self.identity_lang: Counter = Counter()
-        self.identity_split: Counter = Counter()
-        self.identity_terms_hit: Counter = Counter()
-        self.identity_answers: Counter = Counter()
-        self.identity_empty = 0
+        self.identity = IdentityTally(identity_terms)
         self.count_tokens = count_tokens
         self._token_batch: list[tuple[tuple[str, str], str]] = []
         self.wanted_ids = wanted_ids  # kept records of the largest near-duplicate clusters
@@ -237,11 +233,9 @@ class _Pass:
     def merge(self, other: "_Pass") -> None:
         """Fold in the pass over a later part of the same files (order is kept)."""
         for mine, theirs in ((self.by_split, other.by_split), (self.by_kind, other.by_kind),
-                             (self.by_lang, other.by_lang), (self.turns, other.turns),
-                             (self.identity_lang, other.identity_lang), (self.identity_split, other.identity_split),
-                             (self.identity_terms_hit, other.identity_terms_hit),
-                             (self.identity_answers, other.identity_answers)):
+                             (self.by_lang, other.by_lang), (self.turns, other.turns)):
             mine.update(theirs)
+        self.identity.merge(other.identity)
         for key, counter in other.by_kind_split.items():
             self.by_kind_split[key].update(counter)
         for key, counter in other.by_source.items():
@@ -254,7 +248,6 @@ class _Pass:
             self.tokens[key].extend(values)
         self.answer_hashes.extend(other.answer_hashes)
         self.question_hashes.extend(other.question_hashes)
-        self.identity_empty += other.identity_empty
         for rid, found in other.wanted_records.items():
             self.wanted_records.setdefault(rid, found)
 
@@ -276,25 +269,13 @@ class _Pass:
         self.answer_hashes.append(answer_hash)
         self.question_hashes.append(question_hash)
         if kind == "identity":
-            messages = load().get("messages") or []
-            self._add_identity(split, lang, messages, _last(messages, "assistant"))
+            self.identity.add(split, lang, rid, load().get("messages") or [])
         if self.wanted_ids and rid in self.wanted_ids:
             self.wanted_records.setdefault(rid, (split, load()))
         if self.count_tokens is not None:
             self._token_batch.append(((kind, split), conversation_text(load())))
             if len(self._token_batch) >= 512:
                 self.flush_tokens()
-
-    def _add_identity(self, split: str, lang: str, messages: list[dict], answer: str) -> None:
-        self.identity_lang[lang] += 1
-        self.identity_split[split] += 1
-        said = "\n".join(m.get("content") or "" for m in messages if m.get("role") == "assistant").casefold()
-        for key, term in self.identity_terms.items():
-            if term and term.casefold() in said:
-                self.identity_terms_hit[key] += 1
-        if any(not (m.get("content") or "").strip() for m in messages if m.get("role") == "assistant"):
-            self.identity_empty += 1
-        self.identity_answers[answer.strip()] += 1
 
     def flush_tokens(self) -> None:
         if self._token_batch and self.count_tokens is not None:
@@ -404,39 +385,6 @@ def _ratio_figures(inputs: Inputs, acc: _Pass) -> dict[str, Any]:
             "band": band, "in_band": in_band}
 
 
-def _identity_terms(manifest: Manifest | None) -> dict[str, str]:
-    ident = (manifest.identity if manifest else None) or {}
-    terms = {}
-    for field in ("name", "author"):
-        for lang, text in sorted((ident.get(field) or {}).items()):
-            terms[f"{field}.{lang}"] = text
-    return terms
-
-
-def _identity_figures(inputs: Inputs, acc: _Pass) -> dict[str, Any]:
-    ident = (inputs.manifest.identity if inputs.manifest else None) or {}
-    repeated = sorted(((a, n) for a, n in acc.identity_answers.items() if n > 1), key=lambda x: (-x[1], x[0]))
-    terms = _identity_terms(inputs.manifest)
-    return {
-        "configured": bool(ident),
-        "name": _sorted(ident.get("name") or {}),
-        "author": _sorted(ident.get("author") or {}),
-        "system": ident.get("system"),
-        "templates": ident.get("templates"),
-        "rendered": ident.get("rendered"),
-        "records": sum(acc.identity_lang.values()),
-        "by_language": _sorted(acc.identity_lang),
-        "by_split": _sorted(acc.identity_split),
-        "carrying": {key: acc.identity_terms_hit.get(key, 0) for key in sorted(terms)},
-        "empty_answers": acc.identity_empty,
-        "repeated_answers": {
-            "distinct": len(repeated),
-            "records": sum(n for _, n in repeated),
-            "top": [{"answer": _snippet(a), "records": n} for a, n in repeated[:TOP]],
-        },
-    }
-
-
 def _repeated_answers(inputs: Inputs, acc: _Pass) -> list[dict[str, Any]]:
     """Answers given to >= 5 different questions; texts fetched in a second pass only if any exist."""
     if not len(acc.answer_hashes):
@@ -526,6 +474,7 @@ def warnings_for(stats: dict[str, Any]) -> list[dict[str, str]]:
             out.append(_warn("identity_language_missing", f"no '{lang}' identity records"))
     if records["by_split"].get("val") and not ident["by_split"].get("val"):
         out.append(_warn("val_without_identity", "the val split holds no identity record"))
+    out += coverage_warnings(ident)
     out += [_repeated_warning(item) for item in stats["repeated_answers"]]
     counts = stats["counts"]
     if "rejects_file" in counts and counts["rejects_file"] != stats["rejects"]["lines"]:
@@ -594,7 +543,7 @@ def collect_stats(path: Path, tokenizer: str | None = None) -> dict[str, Any]:
 
 def new_pass(manifest: Manifest | None, wanted: frozenset[str]) -> _Pass:
     """An empty accumulator for a bundle, to feed with add_summary (what the build does)."""
-    return _Pass(_identity_terms(manifest), None, wanted)
+    return _Pass(identity_terms(manifest.identity if manifest else None), None, wanted)
 
 
 def stats_for(inputs: Inputs, tokenizer: str | None = None, records: _Pass | None = None) -> dict[str, Any]:
@@ -606,9 +555,10 @@ def stats_for(inputs: Inputs, tokenizer: str | None = None, records: _Pass | Non
     wanted = frozenset(c["kept"] for c in rejects["duplicates"]["largest_clusters"])
     if records is not None and (tokenizer or records.wanted_ids != wanted):
         records = None  # made for other figures: read the bundle instead
-    acc = records or _records_pass(inputs, _identity_terms(inputs.manifest), count_tokens, wanted)
-    inputs.kept_records = acc.wanted_records
     manifest = inputs.manifest
+    identity = manifest.identity if manifest else None
+    acc = records or _records_pass(inputs, identity_terms(identity), count_tokens, wanted)
+    inputs.kept_records = acc.wanted_records
     stats: dict[str, Any] = {
         "source": "bundle" if manifest else "file",
         "path": str(inputs.path),
@@ -627,7 +577,7 @@ def stats_for(inputs: Inputs, tokenizer: str | None = None, records: _Pass | Non
                     "tokenizer": tokenizer},
         "turns": _turns_figures(acc),
         "rejects": rejects,
-        "identity": _identity_figures(inputs, acc),
+        "identity": identity_figures(identity, acc.identity),
         "repeated_answers": _repeated_answers(inputs, acc),
     }
     stats["duplicates"] = stats["rejects"].pop("duplicates")

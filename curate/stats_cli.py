@@ -47,6 +47,8 @@ def _signed(value: Any) -> str:
     return ("+" if value > 0 else "") + _n(value)
 
 
+IDENTITY_WARNINGS = ("identity_language_imbalance", "few_name_answers", "few_author_answers",
+                     "name_question_author_answer", "few_identity", "identity_language_missing", "val_without_identity")
 COUNT_ORDER = ("read", "kept", "rejected", "train", "val", "mixed_out", "sampled_out")
 TEXT_COLUMNS = {"kinds", "reasons", "name", "author", "requested", "allowed band", "percentile"}
 
@@ -75,6 +77,12 @@ def print_stats(stats: dict[str, Any], console: Console) -> None:
     counts = _table("Counts", keys)
     counts.add_row(*[_n(stats["counts"][k]) for k in keys])
     console.print(counts)
+    ident = stats["identity"]
+    if ident["configured"] or ident["records"]:
+        _print_identity(ident, console)
+        coverage = [w["code"] for w in stats["warnings"] if w["code"] in IDENTITY_WARNINGS]
+        if coverage:
+            console.print(f"[yellow]identity warnings[/] {esc(', '.join(coverage))} (see below)", highlight=False)
 
     r = stats["ratio"]
     ratio = _table("Domain:general ratio (identity counts as domain)",
@@ -126,9 +134,6 @@ def print_stats(stats: dict[str, Any], console: Console) -> None:
     console.print(f"duplicates removed: exact {_n(d['exact'])}, near {_n(d['near'])} "
                   f"(in {_n(d['near_clusters'])} clusters)")
 
-    ident = stats["identity"]
-    if ident["configured"] or ident["records"]:
-        _print_identity(ident, console)
     if stats["warnings"]:
         for w in stats["warnings"]:
             console.print(f"[yellow]warning[/] {esc('[' + w['code'] + ']')} {esc(w['message'])}", highlight=False)
@@ -136,16 +141,36 @@ def print_stats(stats: dict[str, Any], console: Console) -> None:
         console.print("[green]no warnings[/]")
 
 
+def _stated(row: dict[str, Any], part: str) -> str:
+    """'27 (90.0%)' for the identity answers of one language that state the name or author."""
+    if row[part] is None:
+        return "—"
+    return f"{row[part]:,} ({row[part + '_share'] * 100:.1f}%)" if row["records"] else "0"
+
+
 def _print_identity(ident: dict[str, Any], console: Console) -> None:
-    table = _table("Identity coverage", ["language", "records", "name", "carrying name", "author", "carrying author"])
-    for lang in sorted(set(ident["name"]) | set(ident["by_language"])):
+    """Identity records per language, what their answers state, and name questions answered wrongly."""
+    table = _table("Identity coverage", ["language", "records", "name", "carrying name", "states name",
+                                         "author", "carrying author", "states author"])
+    for lang in sorted(set(ident["name"]) | set(ident["by_language"]) | set(ident["languages"])):
+        row = ident["stating"].get(lang) or {"records": 0, "name": None, "author": None}
         table.add_row(esc(lang), _n(ident["by_language"].get(lang, 0)), esc(ident["name"].get(lang, "—")),
-                      _n(ident["carrying"].get(f"name.{lang}")), esc(ident["author"].get(lang, "—")),
-                      _n(ident["carrying"].get(f"author.{lang}")))
+                      _n(ident["carrying"].get(f"name.{lang}")), _stated(row, "name"),
+                      esc(ident["author"].get(lang, "—")), _n(ident["carrying"].get(f"author.{lang}")),
+                      _stated(row, "author"))
     console.print(table)
     console.print(f"identity records {_n(ident['records'])} (rendered {_n(ident['rendered'])}), "
                   f"empty answers {_n(ident['empty_answers'])}, "
                   f"repeated answers {_n(ident['repeated_answers']['distinct'])}")
+    if not ident["name"]:
+        return  # no name configured: the name checks did not run
+    for key, what in (("name_asked_not_stated", "name questions answered without the name"),
+                      ("name_asked_author_only", "name questions answered with the author but not the name")):
+        flagged = ident[key]
+        console.print(f"{what}: {_n(flagged['records'])}", highlight=False)
+        for e in flagged["examples"]:
+            console.print(f"  {esc(str(e['id']))}: {esc(e['question'][:80])} -> {esc(e['answer'][:80])}",
+                          highlight=False)
 
 
 @click.command("stats")

@@ -26,6 +26,9 @@ class RecordMeta(BaseModel):
     line: int | None = None
     lang: str | None = None
     kind: Kind = "general"
+    needs: list[Literal["name", "author"]] | None = Field(
+        default=None, description="identity records: what an answer to the question must state, when the "
+        "template says so explicitly (otherwise read from the placeholders its answer holds)")
 
 
 class Record(BaseModel):
@@ -50,7 +53,7 @@ class Record(BaseModel):
 
     def to_json_dict(self) -> dict[str, Any]:
         data = self.model_dump(exclude_none=True)
-        data["meta"] = self.meta.model_dump()
+        data["meta"] = self.meta.model_dump(exclude={"needs"} if self.meta.needs is None else None)
         return data
 
 

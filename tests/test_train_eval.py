@@ -1,4 +1,5 @@
-"""`train eval`: identity hit rates before/after, held-out paraphrases, maker mentions, EOS, general loss."""
+"""`train eval`: strict identity verdicts before/after, held-out paraphrases, maker mentions, EOS, general
+questions and loss. The scorer itself is tested on hand-written answers in test_identity_verdict.py."""
 from __future__ import annotations
 
 import json
@@ -10,8 +11,8 @@ from click.testing import CliRunner
 from schemas.record import Record
 from tests.conftest import IDENTITY, identity_records, make_record, write_bundle
 from train.cli import main
-from train.evaluate import (HELD_OUT, Identity, held_out_questions, makers_in, normalise_question,
-                            question_lang)
+from train.eval_questions import HELD_OUT, held_out_questions, normalise_question, question_lang
+from train.evaluate import Identity
 
 
 def test_held_out_paraphrases_are_not_the_shipped_templates():
@@ -20,7 +21,7 @@ def test_held_out_paraphrases_are_not_the_shipped_templates():
     shipped = {normalise_question(json.loads(line)["query"]) for file in root.glob("*.jsonl")
                for line in file.read_text(encoding="utf-8").splitlines() if line.strip()}
     assert len(HELD_OUT["zh"]) >= 20 and len(HELD_OUT["en"]) >= 20
-    ours = [normalise_question(q) for qs in HELD_OUT.values() for q in qs]
+    ours = [normalise_question(q) for qs in HELD_OUT.values() for q, _needs in qs]
     assert len(set(ours)) == len(ours)
     assert not shipped & set(ours)
 
@@ -33,14 +34,11 @@ def test_paraphrases_found_in_train_are_skipped():
     assert len(kept) == sum(len(v) for v in HELD_OUT.values()) - 1
 
 
-def test_hits_makers_and_language():
+def test_lenient_hits_and_language():
     ident = Identity({"zh": "小格", "en": "Grace"}, {"zh": "唐寅", "en": "Tang Yin"})
     assert ident.hits("I'm grace, built by Tang Yin.", "en") == (True, True)
     assert ident.hits("我是小格。", "zh") == (True, False)
-    assert ident.hits("我是Grace。", "zh") == (False, False)  # the zh question wants the zh name
-    assert makers_in("I am Gemma, an open model by Google DeepMind.") == ["Google", "Gemma", "DeepMind"]
-    assert makers_in("我是通义千问，由阿里云开发。") == ["Alibaba", "Qwen"]
-    assert makers_in("A metaphor about llamas.") == []
+    assert ident.hits("我是Grace。", "zh") == (True, False)  # either language's spelling is the name
     assert question_lang("你是谁？") == "zh" and question_lang("Who are you?") == "en"
 
 
@@ -55,8 +53,9 @@ def test_eval_needs_identity_in_manifest(tmp_path, trained_adapter):
 
 
 @pytest.mark.slow
-def test_eval_reports_before_and_after(trained_adapter, tmp_path):
-    """After training until learnt, the bundle's identity questions hit 1.0; the random base model ~0."""
+def test_eval_reports_before_and_after(trained_adapter, tiny_model, tmp_path):
+    """After training until every answer is learnt verbatim, the bundle's identity questions are all correct;
+    "before" is what the base model itself answers (not a figure: the base is random)."""
     adapter, _ = trained_adapter
     out = tmp_path / "eval.json"
     result = CliRunner().invoke(main, ["eval", str(adapter), "--output", str(out), "--max_new_tokens", "32"],
@@ -67,19 +66,24 @@ def test_eval_reports_before_and_after(trained_adapter, tmp_path):
     assert data["kind"] == "adapter"
     trained = data["identity"]["train"]
     assert trained["questions"] == 8  # every identity question of the train split
+    assert trained["after"]["correct_rate"] == 1.0 and trained["after"]["swap_rate"] == 0.0
     assert trained["after"]["hit_rate"] == 1.0 and trained["after"]["both_rate"] == 1.0
-    assert trained["before"]["hit_rate"] == 0.0
+    assert data["headline"]["train"] == 1.0
     val = data["identity"]["val"]
-    assert val["questions"] == 1 and val["after"]["hit_rate"] == 1.0
+    assert val["questions"] == 1 and val["after"]["correct_rate"] == 1.0
     held = data["identity"]["held_out"]
     assert held["questions"] + len(held["skipped"]) == sum(len(v) for v in HELD_OUT.values())
     assert "What is your name?" in held["skipped"] and "Who are you?" not in held["skipped"]
-    assert set(held["after"]["by_lang"]) == {"zh", "en"}
-    assert held["before"]["hit_rate"] <= 0.1
+    assert set(held["after"]["by_lang"]) == {"zh", "en"} == set(held["after"]["correct_by_lang"])
+    assert held["after"]["scored"] == held["questions"]  # every built-in paraphrase needs name or author
+    for answer in data["answers"]:  # every question carries its needs and both verdicts
+        assert answer["needs"] and {"correct", "wrong"} <= set(answer["after_verdict"])
+    general_qs = data["general_questions"]
+    assert general_qs["questions"] == 4 and len(general_qs["answers"]) == 4
+    _before_is_the_base_model(tiny_model, data)
     for when in ("before", "after"):
         assert 0.0 <= data["eos_rate"][when] <= 1.0
         assert 0.0 <= data["maker_mentions"][when]["rate"] <= 1.0
-    assert data["eos_rate"]["after"] > data["eos_rate"]["before"]
     chat, plain = data["general_loss"]["chat"], data["general_loss"]["plain"]
     assert chat["records"] == 1 and chat["after"] < chat["before"]  # the val general record is also trained
     assert plain["before"] > 0 and plain["after"] > 0
@@ -91,3 +95,19 @@ def test_eval_reports_before_and_after(trained_adapter, tmp_path):
                                catch_exceptions=False)
     assert again.exit_code == 0 and (adapter.parent / "eval.json").is_file()
     assert json.loads((adapter.parent / "eval.json").read_text(encoding="utf-8"))["identity"]["train"]["questions"] == 3
+
+
+def _before_is_the_base_model(tiny_model: Path, data: dict) -> None:
+    """The "before" answers are the base model's own greedy answers (adapter switched off, nothing else)."""
+    from transformers import AutoModelForCausalLM
+
+    from train.eval_questions import Question
+    from train.evaluate import generate_answers
+    from train.model import load_tokenizer
+
+    base = AutoModelForCausalLM.from_pretrained(str(tiny_model)).eval()
+    tokenizer = load_tokenizer(str(tiny_model))
+    asked = data["answers"][:4]
+    questions = [Question([{"role": "user", "content": a["question"]}], a["lang"], a["source"]) for a in asked]
+    answers = generate_answers(base, tokenizer, questions, data["max_new_tokens"])
+    assert [a.text for a in answers] == [a["before"] for a in asked]

@@ -79,6 +79,49 @@ footer { color:var(--muted); font-size:12px; text-align:center; padding:10px; }
   </div>
 </section>
 
+<section id="identity">
+  <h2>Identity coverage</h2>
+  {% set ident = s.identity %}
+  {% if ident.configured %}
+  <p>{{ fig("identity", "records") }} identity records kept ({{ fig("identity", "rendered") }} rendered from {{ fig("identity", "templates") }} templates).
+    Empty answers: {{ fig("identity", "empty_answers") }}; answers repeated in more than one record: {{ fig("identity", "repeated_answers", "distinct") }}.</p>
+  {% if ident.system %}<p>System prompt: <code>{{ ident.system }}</code></p>{% endif %}
+  <table>
+    <thead><tr><th class="l">language</th><th>identity records</th><th class="l">name</th><th>records carrying name</th><th>answers stating the name</th><th class="l">author</th><th>records carrying author</th><th>answers stating the author</th></tr></thead>
+    <tbody>
+    {% for lang in (ident.name.keys() | list + ident.by_language.keys() | list + ident.languages) | unique | sort %}
+      {% set row = ident.stating.get(lang) %}
+      <tr><td class="l">{{ lang }}</td><td>{{ fig("identity", "by_language", lang) if lang in ident.by_language else "0" }}</td>
+        <td class="l">{{ ident.name.get(lang, "—") }}</td><td>{{ fig("identity", "carrying", "name." ~ lang) if ("name." ~ lang) in ident.carrying else "—" }}</td>
+        <td>{% if row and row.name is not none %}{{ fig("identity", "stating", lang, "name") }} ({{ pct(row.name, row.records) }}){% else %}—{% endif %}</td>
+        <td class="l">{{ ident.author.get(lang, "—") }}</td><td>{{ fig("identity", "carrying", "author." ~ lang) if ("author." ~ lang) in ident.carrying else "—" }}</td>
+        <td>{% if row and row.author is not none %}{{ fig("identity", "stating", lang, "author") }} ({{ pct(row.author, row.records) }}){% else %}—{% endif %}</td></tr>
+    {% endfor %}
+    </tbody>
+  </table>
+  <p class="muted">"Carrying" counts records holding that exact spelling; "stating" counts the answers of each language that give the name (or author) in any configured spelling.</p>
+  <p>By split: {% for split, n in ident.by_split.items() %}{{ split }} {{ fig("identity", "by_split", split) }}{% if not loop.last %}, {% endif %}{% else %}none{% endfor %}.</p>
+  {% if ident.name %}
+  {% for key, title in [("name_asked_not_stated", "Name questions answered without the name"), ("name_asked_author_only", "Name questions answered with the author but not the name")] %}
+  <h3>{{ title }}: {{ fig("identity", key, "records") }}</h3>
+  {% if ident[key].examples %}
+  <table><thead><tr><th class="l">record</th><th class="l">question</th><th class="l">answer</th></tr></thead><tbody>
+  {% for e in ident[key].examples %}<tr><td class="l">{{ e.id }}</td><td class="l">{{ e.question }}</td><td class="l">{{ e.answer }}</td></tr>{% endfor %}
+  </tbody></table>
+  {% endif %}
+  {% endfor %}
+  {% endif %}
+  {% if ident.repeated_answers.top %}
+  <h3>Repeated identity answers</h3>
+  <table><thead><tr><th class="l">answer</th><th>records</th></tr></thead><tbody>
+  {% for r in ident.repeated_answers.top %}<tr><td class="l">{{ r.answer }}</td><td>{{ fmt(r.records) }}</td></tr>{% endfor %}
+  </tbody></table>
+  {% endif %}
+  {% else %}
+  <p class="muted">No identity settings in this {{ "bundle" if s.bundle else "file" }}; {{ fig("identity", "records") }} records are marked as identity.</p>
+  {% endif %}
+</section>
+
 <section id="ratio">
   <h2>Domain : general ratio</h2>
   <p>Requested <b>{{ s.ratio.requested or "—" }}</b>, achieved
@@ -208,35 +251,6 @@ footer { color:var(--muted); font-size:12px; text-align:center; padding:10px; }
   {% else %}
   <p class="muted">No near duplicates were removed.</p>
   {% endfor %}
-</section>
-
-<section id="identity">
-  <h2>Identity coverage</h2>
-  {% set ident = s.identity %}
-  {% if ident.configured %}
-  <p>{{ fig("identity", "records") }} identity records kept ({{ fig("identity", "rendered") }} rendered from {{ fig("identity", "templates") }} templates).
-    Empty answers: {{ fig("identity", "empty_answers") }}; answers repeated in more than one record: {{ fig("identity", "repeated_answers", "distinct") }}.</p>
-  {% if ident.system %}<p>System prompt: <code>{{ ident.system }}</code></p>{% endif %}
-  <table>
-    <thead><tr><th class="l">language</th><th class="l">name</th><th>records carrying name</th><th class="l">author</th><th>records carrying author</th><th>identity records</th></tr></thead>
-    <tbody>
-    {% for lang in (ident.name.keys() | list + ident.by_language.keys() | list) | unique | sort %}
-      <tr><td class="l">{{ lang }}</td><td class="l">{{ ident.name.get(lang, "—") }}</td><td>{{ fig("identity", "carrying", "name." ~ lang) if ("name." ~ lang) in ident.carrying else "—" }}</td>
-        <td class="l">{{ ident.author.get(lang, "—") }}</td><td>{{ fig("identity", "carrying", "author." ~ lang) if ("author." ~ lang) in ident.carrying else "—" }}</td>
-        <td>{{ fig("identity", "by_language", lang) if lang in ident.by_language else "0" }}</td></tr>
-    {% endfor %}
-    </tbody>
-  </table>
-  <p>By split: {% for split, n in ident.by_split.items() %}{{ split }} {{ fig("identity", "by_split", split) }}{% if not loop.last %}, {% endif %}{% else %}none{% endfor %}.</p>
-  {% if ident.repeated_answers.top %}
-  <h3>Repeated identity answers</h3>
-  <table><thead><tr><th class="l">answer</th><th>records</th></tr></thead><tbody>
-  {% for r in ident.repeated_answers.top %}<tr><td class="l">{{ r.answer }}</td><td>{{ fmt(r.records) }}</td></tr>{% endfor %}
-  </tbody></table>
-  {% endif %}
-  {% else %}
-  <p class="muted">No identity settings in this {{ "bundle" if s.bundle else "file" }}; {{ fig("identity", "records") }} records are marked as identity.</p>
-  {% endif %}
 </section>
 
 <section id="repeated">
