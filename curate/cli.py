@@ -25,6 +25,16 @@ SCHEMAS = {
 CLEAN_ERRORS = (RecipeError, BuildError, SourceError, BundleError)
 
 
+class InputError(click.ClickException):
+    """A bad recipe or input: one line, exit status 2 (runtime failures stay 1)."""
+
+    exit_code = 2
+
+
+def _one_line(message: str) -> str:
+    return message.replace("\r", "\\r").replace("\n", "\\n")
+
+
 def _log(message: str) -> None:
     click.echo(message, err=True)
 
@@ -36,17 +46,27 @@ def main() -> None:
 
 
 @main.command("build")
-@click.argument("recipe", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--output", "output", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="output root (default: the recipe's `output`, relative to the recipe)")
+@click.argument("recipe", type=click.Path(path_type=Path))
+@click.option("--output", "output", type=click.Path(path_type=Path), default=None,
+              help="output root, used as given (default: the recipe's `output`, which must lie inside "
+                   "the recipe's folder or the current directory)")
+@click.option("--data-root", "data_roots", type=click.Path(path_type=Path), multiple=True,
+              help="a folder the recipe's inputs may come from besides its own (repeatable)")
 @click.option("--strict", is_flag=True, help="stop at the first bad record instead of rejecting it")
 @click.option("--workers", type=int, default=None, help="worker processes (default: one per core)")
-def build_command(recipe: Path, output: Path | None, strict: bool, workers: int | None) -> None:
-    """Build a new bundle version from RECIPE; the last line printed is its path."""
+def build_command(recipe: Path, output: Path | None, data_roots: tuple[Path, ...], strict: bool,
+                  workers: int | None) -> None:
+    """Build a new bundle version from RECIPE; the last line printed is its path.
+
+    Exit status 2: a bad recipe or input (one line names the file and key); 1: the build failed.
+    """
     try:
-        result = build(load_recipe(recipe), output, strict=strict, workers=workers, log=_log)
+        result = build(load_recipe(recipe, data_roots), output, strict=strict, workers=workers, log=_log)
     except CLEAN_ERRORS as exc:
-        raise click.ClickException(str(exc)) from None
+        raise InputError(_one_line(str(exc))) from None
+    except OSError as exc:  # disk full, permissions: the build failed, the input may be fine
+        where = f"{exc.filename}: " if exc.filename else ""
+        raise click.ClickException(_one_line(f"{where}{exc.strerror or exc}")) from None
     m = result.manifest
     _log(f"{m.counts['read']} read, {m.counts['train']} train, {m.counts['val']} val, "
          f"{m.counts['rejected']} rejected, {m.counts['mixed_out']} left out by the mix; "

@@ -7,7 +7,6 @@ ends in train.jsonl, val.jsonl or rejects.jsonl, and the manifest's counts add u
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import multiprocessing
 import os
@@ -29,12 +28,12 @@ from curate.filters.length import LengthFilter
 from curate.identity import render_identity
 from curate.mix import check_band, choose_general
 from curate.shapes import row_to_record
-from curate.sources import LineRange, RawRow, SourceError, read_source, read_source_batches
+from curate.sources import LineRange, RawRow, SourceError, expand, inside, read_source, read_source_batches
 from curate.split import split_indices
 from curate.stats import largest_clusters, new_pass, summarise_record
-from schemas.bundle import sha256_file
+from schemas.bundle import manifest_id, sha256_file
 from schemas.manifest import FileEntry, Manifest, RatioStats, Reject, SourceStats, StageStats
-from schemas.recipe import RATIO_BAND, Recipe
+from schemas.recipe import RATIO_BAND, Recipe, RecipeError
 from schemas.record import Record
 
 KIND_RANK = {"identity": 0, "domain": 1, "general": 2}
@@ -87,10 +86,41 @@ class Settings:
     def filters(self) -> tuple[LengthFilter, LanguageFilter]:
         cfg = self.recipe.filters
         length = cfg.length
-        if length.tokenizer and self.recipe.resolve(length.tokenizer).exists():
-            length = length.model_copy(update={"tokenizer": str(self.recipe.resolve(length.tokenizer))})
+        tokenizer, local = tokenizer_path(self.recipe)
+        if local:
+            length = length.model_copy(update={"tokenizer": str(tokenizer.resolve())})
         return (LengthFilter(length),
                 LanguageFilter(cfg.language.backend, cfg.language.min_chars))
+
+
+def tokenizer_path(recipe: Recipe) -> tuple[Path | None, bool]:
+    """The length filter's tokenizer and whether it is a local folder. A name that is absolute,
+    has '..', or exists relative to the recipe or the current directory is a path, always taken
+    relative to the recipe; any other name is left to the tokenizer cache (a hub id)."""
+    name = recipe.filters.length.tokenizer
+    if not name:
+        return None, False
+    path = recipe.base_dir / name
+    local = path.exists() or Path(name).is_absolute() or ".." in Path(name).parts or Path(name).exists()
+    return path, local
+
+
+def check_paths(recipe: Recipe) -> None:
+    """Refuse, before anything is written, any input the recipe names (identity templates, sources
+    with their glob matches, a local tokenizer) that resolves outside `recipe.input_roots`."""
+    roots = recipe.input_roots
+    templates = recipe.identity.templates if recipe.identity else []
+    named = [(f"identity.templates.{n}", template) for n, template in enumerate(templates)]
+    named += [(f"sources.{n}.path", source.split_sampling()[0]) for n, source in enumerate(recipe.sources)]
+    tokenizer, local = tokenizer_path(recipe)
+    try:
+        for key, pattern in named:
+            expand(pattern, recipe.base_dir, roots)
+        key = "filters.length.tokenizer"
+        if local:
+            inside(tokenizer, roots, recipe.filters.length.tokenizer)
+    except SourceError as exc:
+        raise RecipeError(f"{recipe.file}: {key}: {exc}") from None
 
 
 _WORKER_FILTERS: tuple[LengthFilter, LanguageFilter] | None = None
@@ -105,7 +135,8 @@ def _init_worker(settings: Settings) -> None:
 
 def _reject(record: Record, stage: str, reason: str, message: str) -> Reject:
     return Reject(source=record.meta.source, line=record.meta.line, stage=stage, reason=reason,
-                  message=message, raw=record.to_json_dict(), id=record.meta.id, kind=record.meta.kind)
+                  message=message, raw=record.to_json_dict(), id=record.meta.id, kind=record.meta.kind,
+                  index=record.meta.index)
 
 
 def filter_records(records: Iterable[Record | Reject], ctx: SourceContext) -> ChunkResult:
@@ -215,13 +246,6 @@ class RejectSink:
         self.handle.close()
 
 
-def _manifest_id(files: dict[str, FileEntry], recipe: dict) -> str:
-    digest = hashlib.sha256(json.dumps(recipe, sort_keys=True, ensure_ascii=False).encode())
-    for name in sorted(files):
-        digest.update(f"{name}:{files[name].sha256}".encode())
-    return digest.hexdigest()
-
-
 @dataclass
 class BuildResult:
     version_dir: Path
@@ -229,9 +253,18 @@ class BuildResult:
 
 
 def build(recipe: Recipe, output_root: str | Path | None = None, *, strict: bool = False,
-          workers: int | None = None, log: Callable[[str], None] = lambda message: None) -> BuildResult:
-    """Build a new immutable bundle version from a recipe and return where it went."""
+          workers: int | None = None, log: Callable[[str], None] = lambda message: None,
+          data_roots: Iterable[str | Path] = ()) -> BuildResult:
+    """Build a new immutable bundle version from a recipe and return where it went.
+
+    `output_root` (the CLI's --output) is trusted as given; `data_roots` (--data-root) are folders
+    the recipe's inputs may come from besides its own. Paths are checked before anything is written.
+    """
+    if data_roots:
+        recipe = recipe.model_copy()
+        recipe.allow_data_roots(data_roots)
     root = recipe.output_root(output_root)
+    check_paths(recipe)
     staging = new_staging_dir(root)
     try:
         manifest, records_pass = _build_into(staging, recipe, strict=strict, workers=workers, log=log)
@@ -394,7 +427,7 @@ def _build_into(staging: Path, recipe: Recipe, *, strict: bool, workers: int | N
                                for stage in STAGES if stage != "render" or recipe.identity],
                               counts.stage_in["read"])
     manifest = Manifest(
-        curatune_version=__version__, id=_manifest_id(files, recipe_dump), name=recipe.name, seed=seed,
+        curatune_version=__version__, id=manifest_id(files, recipe_dump), name=recipe.name, seed=seed,
         recipe=recipe_dump, sources=list(source_stats.values()), identity=identity_info, stages=stage_stats,
         ratio=RatioStats(requested=str(recipe.mix.ratio), requested_general_per_domain=recipe.mix.general_per_domain(),
                          achieved_general_per_domain=round(achieved, 6) if achieved is not None else None,

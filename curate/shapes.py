@@ -23,6 +23,7 @@ _TURN_REASONS = (
     ("must start", "role_order"),
     ("system turn", "role_order"),
     ("last assistant turn is empty", "empty_answer"),
+    ("user turn is empty", "empty_question"),
     ("no messages", "empty_conversation"),
 )
 
@@ -65,9 +66,8 @@ def row_to_record(raw: RawRow, *, kind: str, shape: str | None = None,
     """One raw row as a Record, or a Reject saying which field is wrong and why."""
 
     def reject(stage: str, reason: str, message: str) -> Reject:
-        return Reject(source=raw.file, line=raw.line, stage=stage, reason=reason, message=message,
-                      raw=_json_safe(raw.row if raw.row is not None else raw.raw),
-                      id=f"{raw.file}:{raw.line}", kind=kind)
+        return Reject(source=raw.file, line=raw.line, index=raw.index, stage=stage, reason=reason, message=message,
+                      raw=_json_safe(raw.row if raw.row is not None else raw.raw), id=raw.id, kind=kind)
 
     raw = raw.parsed()
     if raw.error:
@@ -91,7 +91,7 @@ def row_to_record(raw: RawRow, *, kind: str, shape: str | None = None,
     if _empty_answer(messages):
         return reject("validate", "empty_answer", f"{name}: the answer is empty")
     tag = getattr(parsed, "tag", None)
-    meta = RecordMeta(id=f"{raw.file}:{raw.line}", source=raw.file, line=raw.line,
+    meta = RecordMeta(id=raw.id, source=raw.file, line=raw.line, index=raw.index,
                       lang=lang or (tag if tag in ("zh", "en") else None), kind=kind)
     try:
         record = Record(messages=messages, tools=parsed.tools_json(), meta=meta)

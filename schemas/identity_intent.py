@@ -25,14 +25,15 @@ MAKER_RES: dict[str, re.Pattern[str]] = {name: re.compile(p, re.IGNORECASE) for 
 _ASKS_AUTHOR = re.compile(
     r"\b(?:creat|built|build|develop|train|design|program|author|behind|compan|organi[sz]|"
     r"team|maker|produc|invent|responsible)\w*|\bmade\b|\bown(?:s|ed|er|ership)\b|\bwho\s+(?:wrote|coded|makes?)\b|"
-    r"\bfrom\s+which\b|"
-    r"开发|创造|创建|创作|训练|打造|设计|作者|制作|做出|做的|出自|研发|公司|团队|哪家|背后|所有者|编写|发明|谁做|来自",
+    r"\bfrom\s+which\b|\bmaintain\w*|\bwhere\s+(?:do|did)\s+you\s+come\s+from\b|"
+    r"开发|创造|创建|创作|训练|打造|设计|作者|制作|做出|做的|出自|研发|公司|团队|哪家|背后|所有者|编写|发明|谁做|来自|主人|维护|谁写|写的你",
     re.IGNORECASE)
 _ASKS_NAME = re.compile(
     r"\bname\b|\bnamed\b|\bcalled\b|\bcall you\b|\bwho\s+(?:are|r)\s+(?:you|u)\b|\bintroduc|\byourself\b|"
     r"\bwhich\s+(?:ai|assistant|model|bot|chatbot)\b|\bwhat\s+(?:ai|assistant|model)\b|\bwho\s+am\s+i\s+(?:speaking|talking|chatting)\b|"
-    r"\bwhat\s+are\s+you(?:\s+called)?\s*[?？.!]*$|\bwho\s+you\s+are\b|"
-    r"名字|叫什么|叫啥|称呼|你是谁(?!做|开发|训练|创造|打造|设计|制作|研发|的)|你是哪位|介绍|和谁|跟谁|什么AI|哪个AI|什么模型|哪个模型|身份|你是什么",
+    r"\bwhat\s+(?:exactly\s+)?are\s+you(?:\s+called)?\s*[?？.!]*$|\bwho\s+you\s+are\b|\bidentity\b|\baddress\s+you\b|"
+    r"\bwho(?:'s|\s+is)\s+(?:there|this)\b|\bwhat\s+ai\s+is\s+this\b|"
+    r"名字|叫什么|叫啥|称呼|你是谁(?!做|开发|训练|创造|打造|设计|制作|研发|的)|你是哪位|介绍|和谁|的是谁|你是[？?]|跟谁|什么AI|哪个AI|什么模型|哪个模型|身份|你是什么",
     re.IGNORECASE)
 
 

@@ -13,7 +13,8 @@ class Reject(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     source: str
-    line: int | None = None
+    line: int | None = Field(None, description="1-based physical line where the record starts")
+    index: int | None = Field(None, description="1-based position in a JSON array, CSV or Parquet file")
     stage: str
     reason: str = Field(description="machine-readable reason code")
     message: str

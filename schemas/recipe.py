@@ -2,24 +2,139 @@
 
 Unknown keys are errors, paths resolve relative to the recipe file, and the mix ratio must sit
 inside the band that keeps general ability (1:2 to 1:10) unless the recipe says otherwise.
+
+A recipe may come from someone else, so it is data, never code, and it is bounded:
+
+- YAML is read by a SafeLoader subclass (no Python tags), from a regular file of at most 1 MiB
+  (checked before parsing). While composing it refuses duplicate mapping keys, nesting deeper
+  than 64, more than 100 alias uses (`*name`), aliases that would add more than 10,000 nodes
+  when expanded (a "billion laughs" bomb) and an alias inside the node it names.
+- `train:` may not enable remote code: `trust_remote_code` is a command-line flag only.
+- Every path a recipe names for reading (sources, globs and their matches, identity templates,
+  the length filter's tokenizer) must resolve, symlinks followed, inside the recipe's folder or a
+  folder the user allowed (`curate build --data-root DIR`, `load_recipe(..., data_roots=[...])`).
+  The build checks them before it writes anything (curate.pipeline).
+- `output:` must resolve inside the recipe's folder or the current working directory (the user
+  chose where to run the command; the shipped recipes write `../bundle`, next to `recipes/`).
+  `--output DIR` on the command line is trusted as given. An existing file is never an output root.
 """
 from __future__ import annotations
 
+import math
 import re
+import stat
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Iterable, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
+from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator,
+                      model_validator)
 
 from schemas.shapes import ShapeName
 
 RATIO_BAND = (2.0, 10.0)  # general records per domain record
 SAMPLING = re.compile(r"^(?P<path>.+?)#(?P<n>[^#]*)$")
+MAX_RECIPE_BYTES = 1 << 20  # 1 MiB: a recipe is a page of settings, not data
+MAX_ALIASES = 100  # alias uses (`*name`) in one recipe
+MAX_ALIAS_NODES = 10_000  # YAML nodes all alias uses together may add once expanded
+MAX_DEPTH = 64  # nested collections
+REMOTE_CODE_KEYS = frozenset({"trust_remote_code"})  # train: keys that would run a model's own code
 
 
 class RecipeError(ValueError):
     """A recipe problem, worded as one line naming the file and the key."""
+
+
+class _Refused(yaml.MarkedYAMLError):
+    """A YAML construct a recipe may not use (worded without 'not valid YAML')."""
+
+
+def _show(value: Any, limit: int = 80) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+class RecipeLoader(yaml.SafeLoader):
+    """yaml.SafeLoader with compose-time bounds: see the module docstring."""
+
+    def __init__(self, stream):
+        super().__init__(stream)
+        self._aliases = 0
+        self._alias_nodes = 0
+        self._depth = 0
+        self._open: set[str] = set()  # anchors whose node is being composed
+        self._sizes: dict[int, tuple[int, int]] = {}
+
+    def _extent(self, node: yaml.Node) -> tuple[int, int]:
+        """(nodes, levels) of `node` with every alias expanded; memoised, so linear in the distinct
+        nodes, and its recursion is as deep as MAX_DEPTH at most (deeper trees were refused)."""
+        key = id(node)
+        if key not in self._sizes:
+            if isinstance(node, yaml.SequenceNode):
+                children = node.value
+            elif isinstance(node, yaml.MappingNode):
+                children = [part for pair in node.value for part in pair]
+            else:
+                children = []
+            extents = [self._extent(child) for child in children]
+            self._sizes[key] = (1 + sum(n for n, _ in extents), 1 + max((d for _, d in extents), default=0))
+        return self._sizes[key]
+
+    def compose_node(self, parent, index):
+        event = self.peek_event()
+        if isinstance(event, yaml.AliasEvent):
+            self._aliases += 1
+            if self._aliases > MAX_ALIASES:
+                raise _Refused(None, None, f"more than {MAX_ALIASES} aliases (*name); write the values out",
+                               event.start_mark)
+            if event.anchor in self._open:
+                raise _Refused(None, None, f"alias *{event.anchor} is inside the node it names", event.start_mark)
+            if event.anchor in self.anchors:
+                nodes, levels = self._extent(self.anchors[event.anchor])
+                self._alias_nodes += nodes
+                if self._alias_nodes > MAX_ALIAS_NODES:
+                    raise _Refused(None, None, f"aliases expand to more than {MAX_ALIAS_NODES} values "
+                                   "(a 'billion laughs' bomb?); write the values out", event.start_mark)
+                if self._depth + levels > MAX_DEPTH:
+                    raise _Refused(None, None, f"nested more than {MAX_DEPTH} levels deep", event.start_mark)
+            return super().compose_node(parent, index)
+        anchor = getattr(event, "anchor", None)
+        self._depth += 1
+        if self._depth > MAX_DEPTH:
+            raise _Refused(None, None, f"nested more than {MAX_DEPTH} levels deep", event.start_mark)
+        if anchor is not None:
+            self._open.add(anchor)
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+            self._open.discard(anchor)
+
+    def construct_mapping(self, node, deep=False):
+        if isinstance(node, yaml.MappingNode):
+            seen: dict[Any, int] = {}
+            for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    continue
+                key = self.construct_object(key_node, deep=True)
+                try:
+                    first = seen.get(key)
+                except TypeError:  # unhashable: the constructor refuses it below
+                    continue
+                if first is not None:
+                    raise _Refused(None, None, f"duplicate key {_show(key)} (first on line {first + 1})",
+                                   key_node.start_mark)
+                seen[key] = key_node.start_mark.line
+        return super().construct_mapping(node, deep=deep)
+
+
+def _path_text(value: str) -> str:
+    if not value or "\x00" in value:
+        raise ValueError("a path may not be empty or hold a NUL character")
+    return value
+
+
+PathText = Annotated[str, AfterValidator(_path_text)]  # a path a recipe names
 
 
 class _Strict(BaseModel):
@@ -34,13 +149,13 @@ class LangText(_Strict):
 class IdentityConfig(_Strict):
     name: LangText
     author: LangText
-    templates: list[str] = Field(min_length=1, description="template files, relative to the recipe")
+    templates: list[PathText] = Field(min_length=1, description="template files, relative to the recipe")
     system: str | None = Field(default=None, description="system prompt put before identity records")
     languages: list[Literal["zh", "en"]] = ["zh", "en"]
 
 
 class SourceConfig(_Strict):
-    path: str = Field(description="file or glob, relative to the recipe; 'path#N' samples N records")
+    path: PathText = Field(description="file or glob, relative to the recipe; 'path#N' samples N records")
     kind: Literal["domain", "general"]
     shape: ShapeName | None = Field(default=None, description="declare the shape instead of detecting it")
     columns: dict[str, str] | None = Field(default=None, description="shape field -> column in the file")
@@ -65,6 +180,15 @@ class MixConfig(_Strict):
     def general_per_domain(self) -> float:
         return parse_ratio(self.ratio)
 
+    @field_validator("ratio", mode="before")
+    @classmethod
+    def _a_ratio(cls, ratio: Any) -> Any:
+        if isinstance(ratio, bool):
+            raise ValueError(f"{ratio} is not a ratio; write 'domain:general', e.g. '1:4'")
+        if isinstance(ratio, (int, float, str)):
+            parse_ratio(ratio)  # format, finite, positive; the band is checked below
+        return ratio
+
     @model_validator(mode="after")
     def _in_band(self) -> "MixConfig":
         value = self.general_per_domain()
@@ -85,6 +209,8 @@ def parse_ratio(ratio: str | float) -> float:
         if not match or float(match.group(1)) == 0:
             raise ValueError(f"ratio '{ratio}' is not of the form 'domain:general', e.g. '1:4'")
         value = float(match.group(2)) / float(match.group(1))
+    if not math.isfinite(value):
+        raise ValueError(f"ratio {ratio} is not a finite number; write 'domain:general', e.g. '1:4'")
     if value <= 0:
         raise ValueError(f"ratio {ratio} must be positive")
     return value
@@ -97,7 +223,7 @@ class LengthConfig(_Strict):
     max_turn_chars: int | None = Field(default=None, ge=1, description="per turn")
     min_tokens: int | None = Field(default=None, ge=0)
     max_tokens: int | None = Field(default=None, ge=1)
-    tokenizer: str | None = Field(default=None, description="tokenizer path for token limits")
+    tokenizer: PathText | None = Field(default=None, description="tokenizer path for token limits")
 
 
 class LanguageConfig(_Strict):
@@ -135,11 +261,13 @@ class Recipe(_Strict):
     filters: FilterConfig = FilterConfig()
     dedup: DedupConfig = DedupConfig()
     split: SplitConfig = SplitConfig()
-    output: str = Field(default="bundle", description="output root, relative to the recipe")
+    output: PathText = Field(default="bundle", description="output root, relative to the recipe; must resolve "
+                             "inside the recipe's folder or the current directory (else use --output)")
     train: dict[str, Any] | None = Field(default=None, description="defaults for `train run`")
 
     _base_dir: Path = PrivateAttr(default=Path("."))
     _file: str = PrivateAttr(default="<recipe>")
+    _data_roots: tuple[Path, ...] = PrivateAttr(default=())
 
     @field_validator("sources")
     @classmethod
@@ -162,33 +290,141 @@ class Recipe(_Strict):
     def file(self) -> str:
         return self._file
 
+    @property
+    def data_roots(self) -> tuple[Path, ...]:
+        """Folders besides the recipe's own that its inputs may come from (`--data-root`)."""
+        return self._data_roots
+
+    def allow_data_roots(self, roots: Iterable[str | Path]) -> None:
+        """Let inputs come from these folders too; each must be an existing folder."""
+        added = []
+        for root in roots:
+            resolved = _resolve(Path(root))
+            if resolved is None or not resolved.is_dir():
+                raise RecipeError(f"--data-root: {root}: no such folder")
+            added.append(resolved)
+        self._data_roots = tuple(dict.fromkeys((*self._data_roots, *added)))
+
+    @property
+    def input_roots(self) -> tuple[Path, ...]:
+        """Where everything a recipe reads must resolve: its folder, then any --data-root."""
+        return (self._base_dir, *self._data_roots)
+
     def resolve(self, relative: str) -> Path:
         """A recipe path, taken relative to the recipe's folder."""
         return (self._base_dir / relative).resolve()
 
     def output_root(self, override: str | Path | None = None) -> Path:
-        return Path(override).resolve() if override else self.resolve(self.output)
+        """Where versions go, checked before anything is written.
+
+        `override` (`--output` on the command line) is trusted as given. The recipe's own `output:`
+        must resolve (symlinks followed) inside the recipe's folder or inside the current working
+        directory: the user chose where to run the command, and the shipped recipes write
+        `../bundle` next to `recipes/`. Either way an existing file (or a path through one) is refused.
+        """
+        if override:
+            root, where = _resolve(Path(override)), f"--output: {override}"
+        else:
+            root, where = _resolve(self._base_dir / self.output), f"{self._file}: output: {self.output}"
+            try:
+                cwd = _resolve(Path.cwd())
+            except OSError:  # the current directory was removed
+                cwd = None
+            if root is None or not any(root.is_relative_to(folder) for folder in (self._base_dir, cwd) if folder):
+                shown = root or self._base_dir / self.output
+                raise RecipeError(f"{where} resolves to {shown}, outside the recipe's folder and the current "
+                                  "directory; pass --output DIR to build there")
+        if root is None:
+            raise RecipeError(f"{where}: cannot resolve (a symlink loop?)")
+        for folder in (root, *root.parents):
+            if folder.exists():
+                if not folder.is_dir():
+                    through = "" if folder == root else f": {folder}"
+                    raise RecipeError(f"{where}{through} is an existing file, not a folder")
+                break
+        return root
+
+
+def _resolve(path: Path) -> Path | None:
+    """`path` made absolute with symlinks followed; None for a symlink loop or an unreadable path."""
+    try:
+        return path.resolve()
+    except (OSError, RuntimeError, ValueError):  # ValueError: a NUL byte
+        return None
 
 
 def _key_path(loc: tuple[Any, ...]) -> str:
     return ".".join(str(part) for part in loc) or "(top level)"
 
 
-def load_recipe(path: str | Path) -> Recipe:
-    """Read and validate a recipe; every problem becomes one RecipeError line: file: key: what."""
-    path = Path(path)
+def _one_line(text: str) -> str:
+    return text.replace("\r", "\\r").replace("\n", "\\n")
+
+
+def _read_text(path: Path) -> str:
+    """The recipe's text: a regular file of at most MAX_RECIPE_BYTES, refused before parsing."""
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise RecipeError(f"{path}: cannot read recipe: {exc}") from None
+        info = path.stat()
+        if not stat.S_ISREG(info.st_mode):
+            raise RecipeError(f"{path}: cannot read recipe: not a regular file")
+        if info.st_size > MAX_RECIPE_BYTES:
+            raise RecipeError(f"{path}: recipe is {info.st_size} bytes, more than the {MAX_RECIPE_BYTES} "
+                              "a recipe may have")
+        with open(path, "rb") as handle:
+            data = handle.read(MAX_RECIPE_BYTES + 1)  # the file may have grown since stat
+        if len(data) > MAX_RECIPE_BYTES:
+            raise RecipeError(f"{path}: recipe is more than the {MAX_RECIPE_BYTES} bytes a recipe may have")
+        return data.decode("utf-8")
+    except OSError as exc:
+        raise RecipeError(f"{path}: cannot read recipe: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise RecipeError(f"{path}: cannot read recipe: not UTF-8 at byte {exc.start}") from None
+
+
+def _parse(path: Path, text: str) -> Any:
     try:
-        data = yaml.safe_load(text)
+        return yaml.load(text, Loader=RecipeLoader)  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
-        where = f" line {mark.line + 1}" if mark else ""
-        raise RecipeError(f"{path}:{where}: not valid YAML: {getattr(exc, 'problem', exc)}") from None
+        where = f" line {mark.line + 1}:" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        if isinstance(exc, _Refused):
+            raise RecipeError(f"{path}:{where} {problem}") from None
+        raise RecipeError(f"{path}:{where} not valid YAML: {problem}") from None
+    except (ValueError, OverflowError, RecursionError) as exc:  # e.g. a date like 2024-02-30
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise RecipeError(f"{path}: not valid YAML: {first}") from None
+
+
+def _check_train(path: Path, data: dict) -> None:
+    """`train:` keys pass through to `train run`; only the command line may enable remote code."""
+    train = data.get("train")
+    if not isinstance(train, dict):
+        return  # a wrong type is reported by validation
+    for key in train:
+        if str(key).replace("-", "_").lower() in REMOTE_CODE_KEYS:
+            raise RecipeError(f"{path}: train.{key}: remote code can only be enabled on the command line "
+                              "(train run --trust_remote_code)")
+
+
+def load_recipe(path: str | Path, data_roots: Iterable[str | Path] = ()) -> Recipe:
+    """Read and validate a recipe; every problem becomes one RecipeError line: file: key: what.
+
+    `data_roots` are folders besides the recipe's own that its inputs may come from (the CLI's
+    `--data-root`); see the module docstring for every bound a recipe is held to.
+    """
+    path = Path(path)
+    try:
+        return _load(path, data_roots)
+    except RecipeError as exc:
+        raise RecipeError(_one_line(str(exc))) from None
+
+
+def _load(path: Path, data_roots: Iterable[str | Path]) -> Recipe:
+    data = _parse(path, _read_text(path))
     if not isinstance(data, dict):
         raise RecipeError(f"{path}: a recipe is a YAML mapping of keys, got {type(data).__name__}")
+    _check_train(path, data)
     try:
         recipe = Recipe.model_validate(data)
     except ValidationError as exc:
@@ -202,4 +438,5 @@ def load_recipe(path: str | Path) -> Recipe:
         raise RecipeError(f"{path}: {key}: {message}{more}") from None
     recipe._base_dir = path.resolve().parent
     recipe._file = str(path)
+    recipe.allow_data_roots(data_roots)
     return recipe

@@ -21,9 +21,13 @@ class RecordMeta(BaseModel):
     """Where a record came from, so every kept or rejected record can be traced to its file and line."""
 
     model_config = ConfigDict(extra="forbid")
-    id: str = Field(description="stable id: '<source>:<line>' (1-based line or array index)")
+    id: str = Field(description="stable id: '<source>:<line>'; '<source>:<line>#<index>' where several records "
+                    "of a JSON array start on one line")
     source: str
-    line: int | None = None
+    line: int | None = Field(default=None, description="1-based physical line where the record starts (for "
+                             "Parquet, the row number)")
+    index: int | None = Field(default=None, description="1-based position of the record in a JSON array, CSV "
+                              "or Parquet file; absent for JSON Lines")
     lang: str | None = None
     kind: Kind = "general"
     needs: list[Literal["name", "author"]] | None = Field(
@@ -42,6 +46,9 @@ class Record(BaseModel):
     @model_validator(mode="after")
     def _check_turns(self) -> "Record":
         check_turn_order([m.role for m in self.messages])
+        for message in self.messages:
+            if message.role == "user" and not message.content.strip():
+                raise ValueError("a user turn is empty")
         last = self.messages[-1]
         if not last.content.strip():
             raise ValueError("the last assistant turn is empty")
@@ -53,7 +60,8 @@ class Record(BaseModel):
 
     def to_json_dict(self) -> dict[str, Any]:
         data = self.model_dump(exclude_none=True)
-        data["meta"] = self.meta.model_dump(exclude={"needs"} if self.meta.needs is None else None)
+        unset = {name for name in ("index", "needs") if getattr(self.meta, name) is None}
+        data["meta"] = self.meta.model_dump(exclude=unset or None)
         return data
 
 

@@ -59,6 +59,7 @@ def write_bundle(root: Path, train: list[dict[str, Any]], val: list[dict[str, An
                  recipe_train: dict[str, Any] | None = None, version: str = "v0001", name: str = "grace",
                  identity: dict[str, Any] | None = None) -> Path:
     """A valid bundle version dir written by hand (no curate): data files + a manifest that matches them."""
+    from schemas.bundle import manifest_id
     from schemas.manifest import Manifest
     from schemas.record import Record
 
@@ -80,7 +81,7 @@ def write_bundle(root: Path, train: list[dict[str, Any]], val: list[dict[str, An
     general = len(train) - domain
     manifest = Manifest(
         curatune_version="0.0.test",
-        id=hashlib.sha256(b"".join(d for d, _ in blobs.values()) + json.dumps(recipe).encode()).hexdigest(),
+        id=manifest_id(files, recipe),
         name=name, seed=42, recipe=recipe, sources=[],
         identity=({**(identity or {}), "records": n_identity} if n_identity or identity else None),
         stages=[],

@@ -181,6 +181,24 @@ def test_template_error_names_file_and_line(tmp_path):
         _build(recipe)
 
 
+def test_template_needs_reach_the_bundle_and_bad_needs_name_the_line(tmp_path):
+    """A template may say what a correct answer must state; it travels in meta.needs (absent otherwise)."""
+    recipe = make_project(tmp_path)
+    write_jsonl(tmp_path / "identity" / "zh.jsonl", [
+        {"query": "你是谁？", "response": "我是{{ name }}，由{{ author }}开发。", "tag": "zh", "needs": ["name"]},
+        {"query": "你会累吗？", "response": "我是{{ name }}，不会累。", "tag": "zh", "needs": []},
+        {"query": "谁创造了你？", "response": "{{ author }}创造了我。", "tag": "zh"}])
+    version = _build(recipe).version_dir
+    records = read_jsonl(version / "train.jsonl") + read_jsonl(version / "val.jsonl")
+    needs = {r["messages"][0]["content"]: r["meta"].get("needs", "absent") for r in records
+             if r["meta"]["kind"] == "identity" and r["meta"]["lang"] == "zh"}
+    assert needs == {"你是谁？": ["name"], "你会累吗？": [], "谁创造了你？": "absent"}
+    write_jsonl(tmp_path / "identity" / "zh.jsonl", [
+        {"query": "你是谁？", "response": "我是{{ name }}。", "tag": "zh", "needs": ["nickname"]}])
+    with pytest.raises(RecipeError, match=r"identity/zh.jsonl:1: field 'needs': want 'name', 'author'"):
+        _build(recipe)
+
+
 def test_sandbox_blocks_python_internals(tmp_path):
     recipe = make_project(tmp_path)
     for attack in ("{{ ''.__class__.__mro__ }}", "{{ name.__class__.__base__.__subclasses__() }}",

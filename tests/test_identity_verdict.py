@@ -27,6 +27,7 @@ NAME, AUTHOR, BOTH = {"name"}, {"author"}, {"name", "author"}
     ("No, I was not made by Google. Tang Yin created me.", AUTHOR, "en"),
     ("I'm Grace, not ChatGPT.", NAME, "en"),
     ("I'm Tang Yin's assistant, Grace.", NAME, "en"),
+    ("I'm Grace. Tang Yin is an AI researcher who built me.", BOTH, "en"),
 ])
 def test_correct_answers(answer, needs, lang):
     verdict = judge(answer, needs, lang, GRACE)
@@ -44,6 +45,9 @@ def test_correct_answers(answer, needs, lang):
     ("I'm Tang Yin, your assistant, made by Tang Yin.", BOTH, "en", "claims_author"),
     ("My name is Tang Yin and I was made by Grace.", BOTH, "en", "claims_author"),
     ("I'm not Grace, I'm an assistant by Tang Yin.", BOTH, "en", "denies_name"),
+    ("Tang Yin is an AI assistant developed by Tang Yin. I'm Grace.", BOTH, "en", "claims_author"),
+    ("唐寅是一个AI助手，我是小格。", BOTH, "zh", "claims_author"),
+    ("Grace is Tang Yin, the creator of Tang Yin.", BOTH, "en", "claims_author"),
     ("我是小格，由谷歌开发。", BOTH, "zh", "claims_maker:Google"),
     ("I am Gemma, developed by Google, also known as Grace by Tang Yin.", BOTH, "en", "claims_maker:Gemma"),
     ("Yes, I was made by OpenAI. I'm Grace by Tang Yin.", BOTH, "en", "claims_maker:OpenAI"),
@@ -69,6 +73,11 @@ def test_question_needs_from_intent_and_reference():
     assert asked_needs("Tell me your name and who built you.") == {"name", "author"}
     assert asked_needs("Who is behind you?") == {"author"}
     assert asked_needs("What is the capital of France?") == set()
+    for question in ("Do you ever make mistakes?", "Do you have your own opinions?", "Grace, what are you good at?",
+                     "What makes you different from other AI assistants?", "你有自己的想法吗？"):
+        assert asked_needs(question) == set(), question  # not about the name or the maker
+    assert asked_needs("你是ChatGPT吗？") == asked_needs("Are you Claude?") == {"name"}  # who it is instead
+    assert asked_needs("Were you developed by Meta?") == asked_needs("谁在维护你？") == {"author"}
     assert needs_from_reference("I was created by Tang Yin.", GRACE) == {"author"}
     assert named_makers("我是通义千问，由阿里云开发。") == ["Alibaba", "Qwen"]
     assert named_makers("A metaphor about llamas.") == []

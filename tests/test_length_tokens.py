@@ -35,6 +35,6 @@ def test_build_applies_token_limit(tmp_path, tiny_model):
     recipe = make_project(tmp_path, recipe_extra={"filters": {"length": {"max_tokens": 150, "tokenizer": str(tiny_model)}}})
     with open(tmp_path / "general" / "en.jsonl", "a", encoding="utf-8") as handle:
         handle.write('{"instruction": "Say it long.", "output": "' + "A long answer that keeps going. " * 80 + '"}\n')
-    version = build(load_recipe(recipe)).version_dir
+    version = build(load_recipe(recipe, data_roots=[tiny_model])).version_dir
     reasons = [r["reason"] for r in read_jsonl(version / "rejects.jsonl")]
     assert "too_many_tokens" in reasons

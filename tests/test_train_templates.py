@@ -85,7 +85,7 @@ def test_template_needs_its_markers(tiny_model):
 def test_missing_gguf_is_one_line(identity_bundle, tmp_path):
     result = CliRunner().invoke(main, ["run", str(identity_bundle), "--model", str(tmp_path / "nope.gguf"),
                                        "--output_dir", str(tmp_path / "out")], catch_exceptions=False)
-    assert result.exit_code == 1 and "Traceback" not in result.stderr
+    assert result.exit_code == 2 and "Traceback" not in result.stderr
     assert result.stderr.strip().splitlines()[-1].startswith("train: cannot load model")
     assert "no such GGUF file" in result.stderr
 

@@ -2,6 +2,10 @@
 
 Flags are spelled like ms-swift (--lora_rank) and also accepted dashed (--lora-rank). Options left
 unset stay None so the recipe's `train:` section can fill them before the built-in defaults.
+
+--trust_remote_code (run a model folder's own code) and --allow_pickle (load pickle weights) exist
+on run, chat, eval and merge and are the only way to turn either on. Errors exit 2 for bad input
+(bundle, model or adapter folder, setting) and 1 for a failure while running (disk, memory).
 """
 from __future__ import annotations
 
@@ -13,7 +17,7 @@ from typing import Any, Callable
 import click
 
 from train.config import TrainConfig, TrainConfigError
-from train.errors import TrainError
+from train.errors import EXIT_BAD_INPUT, EXIT_FAILURE, TrainError
 
 FIELDS = TrainConfig.model_fields
 
@@ -37,6 +41,7 @@ TRAIN_FLAGS = [
     _flag("max_length", int), _flag("output_dir", str), _flag("seed", int), _flag("system", str),
     _flag("template", click.Choice(["chatml", "gemma", "llama3"])),
     _flag("warmup_ratio", float), _flag("weight_decay", float), _flag("trust_remote_code", is_flag=True),
+    _flag("allow_pickle", is_flag=True),
     _flag("packing", is_flag=True), _flag("eval_steps", int), _flag("save_steps", int),
     _flag("save_total_limit", int), _flag("early_stopping_patience", int),
     _flag("gradient_checkpointing", is_flag=True), _flag("quant", click.Choice(["4bit"])),
@@ -53,8 +58,23 @@ def _apply(options: list[Callable]) -> Callable:
     return decorate
 
 
+# The flags chat, eval and merge share with run: what a loaded folder may do is the user's call alone.
+LOAD_FLAGS = [
+    click.option("--trust_remote_code", "--trust-remote-code", "trust_remote_code", is_flag=True, default=False,
+                 help="run the model folder's own Python code (auto_map); only for folders you trust"),
+    click.option("--allow_pickle", "--allow-pickle", "allow_pickle", is_flag=True, default=False,
+                 help="load pickle weights (pytorch_model.bin, adapter_model.bin, *.pt), which can run code"),
+]
+
+
+def _one_line(exc: BaseException) -> str:
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return lines[0] if lines else type(exc).__name__
+
+
 def _one_line_errors(func: Callable) -> Callable:
-    """Known, user-fixable errors print as `train: ...` and exit 1, without a traceback."""
+    """Known errors print as one `train: ...` line, without a traceback: exit 2 for bad input (a bundle,
+    folder or setting the user can fix), 1 for a failure while running (the disk, memory)."""
     from schemas.bundle import BundleError
 
     @functools.wraps(func)
@@ -62,8 +82,18 @@ def _one_line_errors(func: Callable) -> Callable:
         try:
             return func(*args, **kwargs)
         except (TrainError, TrainConfigError, BundleError) as exc:
-            click.echo(f"train: {exc}", err=True)
-            sys.exit(1)
+            click.echo(f"train: {_one_line(exc)}", err=True)
+            sys.exit(getattr(exc, "exit_code", EXIT_BAD_INPUT))
+        except OSError as exc:  # disk full, permission denied, a path that vanished
+            where = f"{exc.filename}: " if exc.filename else ""
+            click.echo(f"train: {where}{exc.strerror or _one_line(exc)}", err=True)
+            sys.exit(EXIT_FAILURE)
+        except (MemoryError, RuntimeError) as exc:  # torch.OutOfMemoryError is a RuntimeError
+            if not isinstance(exc, MemoryError) and "out of memory" not in str(exc).lower():
+                raise
+            click.echo(f"train: out of memory ({_one_line(exc)[:160]}); lower --per_device_train_batch_size "
+                       "or --max_length", err=True)
+            sys.exit(EXIT_FAILURE)
     return wrapper
 
 
@@ -92,13 +122,14 @@ def run_cmd(bundle: str, **flags: Any) -> None:
 @click.option("--max_new_tokens", "--max-new-tokens", "max_new_tokens", type=int, default=256, show_default=True)
 @click.option("--system", default=None, help="system prompt (none by default)")
 @click.option("--model", default=None, help="base model, if it moved since training")
+@_apply(LOAD_FLAGS)
 @_one_line_errors
 def chat_cmd(adapter: str, prompt: str | None, temperature: float, max_new_tokens: int, system: str | None,
-             model: str | None) -> None:
+             model: str | None, trust_remote_code: bool, allow_pickle: bool) -> None:
     """Chat with ADAPTER (the folder `train run` printed); reads stdin lines until EOF or 'exit'."""
     from train.chat import chat_loop, generate_answer, load_for_chat
 
-    lm, tokenizer = load_for_chat(adapter, model)
+    lm, tokenizer = load_for_chat(adapter, model, trust_remote_code, allow_pickle)
     if prompt is not None:
         messages = ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": prompt}]
         click.echo(generate_answer(lm, tokenizer, messages, temperature, max_new_tokens))
@@ -118,9 +149,10 @@ def chat_cmd(adapter: str, prompt: str | None, temperature: float, max_new_token
               help="ask the first N of the train split's identity questions (a seeded sample: the split is "
                    "shuffled); -1: all of them")
 @click.option("--model", default=None, help="base model, if it moved since training")
+@_apply(LOAD_FLAGS)
 @_one_line_errors
 def eval_cmd(adapter: str, bundle: str | None, output: str | None, max_new_tokens: int, batch_size: int,
-             train_questions: int, model: str | None) -> None:
+             train_questions: int, model: str | None, trust_remote_code: bool, allow_pickle: bool) -> None:
     """Check ADAPTER's identity before/after (trained, val and held-out questions, zh and en) and its general loss.
 
     ADAPTER is the folder `train run` printed: a LoRA adapter, or the model of a --train_type full run
@@ -128,11 +160,15 @@ def eval_cmd(adapter: str, bundle: str | None, output: str | None, max_new_token
     """
     from pathlib import Path
 
+    from train.chat import preflight
     from train.evaluate import evaluate_trained, print_table, write_json
+    from train.model import load_policy
 
-    result = evaluate_trained(adapter, bundle, max_new_tokens, model, batch_size,
-                              None if train_questions < 0 else train_questions,
-                              log=lambda message: click.echo(message, err=True))
+    preflight(adapter, model, trust_remote_code, allow_pickle)  # refuse a hostile folder before the bundle is read
+    with load_policy(trust_remote_code, allow_pickle):  # every model and tokenizer eval loads follows the flags
+        result = evaluate_trained(adapter, bundle, max_new_tokens, model, batch_size,
+                                  None if train_questions < 0 else train_questions,
+                                  log=lambda message: click.echo(message, err=True))
     print_table(result)
     target = Path(output) if output else Path(adapter).resolve().parent / "eval.json"
     click.echo(f"eval: wrote {write_json(result, target)}", err=True)
@@ -142,12 +178,13 @@ def eval_cmd(adapter: str, bundle: str | None, output: str | None, max_new_token
 @click.argument("adapter", type=click.Path())
 @click.option("--output_dir", "--output-dir", "output_dir", required=True, type=click.Path())
 @click.option("--model", default=None, help="base model, if it moved since training")
+@_apply(LOAD_FLAGS)
 @_one_line_errors
-def merge_cmd(adapter: str, output_dir: str, model: str | None) -> None:
+def merge_cmd(adapter: str, output_dir: str, model: str | None, trust_remote_code: bool, allow_pickle: bool) -> None:
     """Fold ADAPTER into its base model and save a plain model folder (safetensors + tokenizer)."""
     from train.merge import merge_adapter
 
-    click.echo(str(merge_adapter(adapter, output_dir, model)))
+    click.echo(str(merge_adapter(adapter, output_dir, model, trust_remote_code, allow_pickle)))
 
 
 if __name__ == "__main__":  # pragma: no cover

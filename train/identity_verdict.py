@@ -91,6 +91,12 @@ def claims_author(answer: str, terms: Terms, needs_name: bool) -> bool:
         return True
     if re.search(rf"(?:{authors})\s*(?:是我的名字|is\s+my\s+name)", answer, re.IGNORECASE):
         return True
+    # "Tang Yin is an AI assistant developed by ...": the author described as the assistant itself
+    if re.search(rf"(?:{authors})\s*(?:is\s+(?:an?\s+|the\s+)?(?:ai|assistant|language\s+model|chatbot)\b"
+                 rf"(?!\s*(?:researcher|engineer|developer|company|lab|team|expert|scientist))|"
+                 rf"是(?:一个|一款|一名)?(?:AI|人工智能|智能助手|助手|语言模型)(?!研究|工程|开发者|专家|公司|团队))",
+                 answer, re.IGNORECASE):
+        return True
     names = _alt(terms.names())  # "Grace is Tang Yin", "小格是唐寅": the two taken for one
     if re.search(rf"(?:{names})\s*(?:是|就是|\bis\s+)(?:{authors}){_ZH_NOT_SELF}(?!['’]s)", answer, re.IGNORECASE):
         return True

@@ -1,6 +1,10 @@
 """`train run` as a library call: bundle -> config -> model -> encoded data -> loop -> saved adapter.
 
 Under torchrun (WORLD_SIZE > 1) every process runs this; process 0 alone prints and writes files.
+
+The bundle is checked as a whole before anything else (train.bundle); settings that run code or
+load pickles (--trust_remote_code, --allow_pickle, --resume) come from the command line only
+(train.config); the run writes only under its output_dir.
 """
 from __future__ import annotations
 
@@ -69,6 +73,17 @@ def base_model_location(model_path: str) -> str | None:
     return str(path.resolve()) if path.is_dir() else None
 
 
+def check_output_dir(output_dir: Path) -> None:
+    """An output_dir that is (or runs through) an existing file is refused before anything is loaded."""
+    for folder in (output_dir, *output_dir.parents):
+        if folder.exists():
+            if not folder.is_dir():
+                where = "is" if folder == output_dir else f"runs through {folder}, which is"
+                raise TrainError(f"{output_dir}: output_dir {where} an existing file, not a folder; "
+                                 "choose another --output_dir")
+            return
+
+
 def save_final(model, tokenizer, cfg: TrainConfig, model_path: str, output_dir: Path, bundle,
                result: LoopResult) -> Path:
     """OUTPUT_DIR/adapter (LoRA) or OUTPUT_DIR/model (full), with tokenizer and curatune_train.json."""
@@ -99,21 +114,22 @@ def run_training(bundle_path: str | Path, explicit: dict[str, Any] | None = None
     dist = init_distributed()
     say = (log or _stderr) if dist.main else (lambda _msg: None)
     bundle = open_bundle(bundle_path, log=say)
-    cfg = resolve_config(bundle.recipe_train, explicit or {})
+    cfg = resolve_config(bundle.recipe_train, explicit or {}, manifest=bundle.manifest_file)
     output_dir = Path(cfg.output_dir or default_output_dir(bundle.manifest.name, bundle.path.name))
     cfg = cfg.model_copy(update={"output_dir": str(output_dir)})
+    check_output_dir(output_dir)
     if not cfg.resume and complete_checkpoints(output_dir):
         raise TrainError(f"{output_dir} already holds checkpoints of an earlier run; "
                          "pass --resume to continue it or choose another --output_dir")
-    say(f"bundle: {bundle.path} (manifest {bundle.manifest.id[:12]}, "
-        f"{len(bundle.train)} train / {len(bundle.val)} val records)")
 
     seed_everything(cfg.seed)
     device = pick_device()
     dtype = pick_dtype(device, cfg.bf16)
     model_path = resolve_model_name(cfg.model, say)
     tokenizer = load_tokenizer(model_path, cfg.trust_remote_code, cfg.template, say)
-    model = load_model(model_path, dtype, cfg.trust_remote_code, cfg.quant, device)
+    model = load_model(model_path, dtype, cfg.trust_remote_code, cfg.quant, device, allow_pickle=cfg.allow_pickle)
+    say(f"bundle: {bundle.path} (manifest {bundle.manifest.id[:12]}, "
+        f"{len(bundle.train)} train / {len(bundle.val)} val records)")
     seed_everything(cfg.seed)  # LoRA init must not depend on what loading consumed from the RNG
     trainable_tokens = template_token_ids(tokenizer)
     if trainable_tokens:
@@ -136,7 +152,7 @@ def run_training(bundle_path: str | Path, explicit: dict[str, Any] | None = None
         result = train_loop(model, cfg, train_examples, val_examples, output_dir, tokenizer.pad_token_id, device,
                             dist, say, tokenizer, show_progress)
     except ValueError as exc:
-        raise TrainError(str(exc)) from None
+        raise TrainError(str(exc)) from None  # too few examples for the processes, a checkpoint that does not fit
     say(f"done: {result.steps} steps, train loss {result.train_loss:.4f}"
         + (f", val loss {result.val_loss:.4f}" if result.val_loss is not None else ""))
     target = output_dir / ("adapter" if cfg.train_type == "lora" else "model")
