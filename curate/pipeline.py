@@ -1,9 +1,10 @@
 """`curate build`: sources -> records -> filters -> dedup -> mix -> split -> bundle.
 
 Per-record stages (parse, validate, length, language, exact key, MinHash fingerprint) run in
-chunks, in worker processes when there is enough data to pay for them. Stages that need all
-records at once (dedup, mix, split) run in the parent over compact results. Every record read
-ends in train.jsonl, val.jsonl or rejects.jsonl, and the manifest's counts add up.
+chunks, in worker processes when there is enough data to pay for them (curate.prepare). Stages
+that need all records at once (dedup, mix, split) run here, in the parent, over compact results.
+Every record read ends in train.jsonl, val.jsonl or rejects.jsonl (curate.sinks), and the
+manifest's counts add up.
 """
 from __future__ import annotations
 
@@ -12,97 +13,36 @@ import multiprocessing
 import os
 import time
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
+from typing import Callable, Iterable
 
 import numpy as np
 
 from curate import __version__
 from curate.bundle import discard, new_staging_dir, publish, write_lines
 from curate.errors import BuildError
-from curate.dedup.exact import exact_key_text, find_exact_duplicates, normalise
-from curate.dedup.minhash import fingerprint, near_duplicates
-from curate.filters.language import LanguageFilter
-from curate.filters.length import LengthFilter
+from curate.dedup.exact import find_exact_duplicates
+from curate.dedup.minhash import near_duplicates
 from curate.identity import render_identity
 from curate.mix import check_band, choose_general
-from curate.shapes import row_to_record
-from curate.sources import LineRange, RawRow, SourceError, expand, inside, read_source, read_source_batches
+from curate.paths import expand, inside
+from curate.prepare import (ChunkResult, Prepared, Settings, SourceContext, filter_records, init_worker, ordered_map,
+                            prepare_rows, tokenizer_path)
+from curate.raw_row import SourceError
+from curate.sinks import STAGES, Counts, RejectSink
+from curate.sources import read_source, read_source_batches
 from curate.split import split_indices
-from curate.stats import largest_clusters, new_pass, summarise_record
+from curate.stats import largest_clusters
+from curate.stats_pass import new_pass
 from schemas.bundle import manifest_id, sha256_file
-from schemas.manifest import FileEntry, Manifest, RatioStats, Reject, SourceStats, StageStats
+from schemas.manifest import FileEntry, Manifest, RatioStats, SourceStats, StageStats
 from schemas.recipe import RATIO_BAND, Recipe, RecipeError
 from schemas.record import Record
 
 KIND_RANK = {"identity": 0, "domain": 1, "general": 2}
-STAGES = ("read", "validate", "render", "length", "language", "exact_dedup", "near_dedup", "mix")
-INVALID_STAGES = ("read", "validate", "render")  # what --strict stops at: bad input, not filtered input
 CHUNK = 2000
 PARALLEL_FROM = 20_000  # rows; below this, worker start-up costs more than it saves
-
-
-@dataclass
-class SourceContext:
-    """What the per-record stages need to know about the source a row came from."""
-
-    index: int
-    kind: str
-    shape: str | None = None
-    columns: dict[str, str] | None = None
-    system: str | None = None
-    languages: list[str] | None = None
-
-
-@dataclass(slots=True)
-class Prepared:
-    """A record that passed the per-record stages, in the compact form the global stages need."""
-
-    line: str
-    id: str
-    file: str
-    row: int | None
-    kind: str
-    source: int
-    lang: str | None
-    key: bytes
-    summary: tuple  # what the report needs of this record, see curate.stats.summarise
-
-
-@dataclass
-class ChunkResult:
-    kept: list[Prepared]
-    rejects: list[Reject]
-    signatures: np.ndarray
-
-
-@dataclass
-class Settings:
-    """Filter settings shipped to the workers (picklable; the filters are rebuilt there)."""
-
-    recipe: Recipe
-
-    def filters(self) -> tuple[LengthFilter, LanguageFilter]:
-        cfg = self.recipe.filters
-        length = cfg.length
-        tokenizer, local = tokenizer_path(self.recipe)
-        if local:
-            length = length.model_copy(update={"tokenizer": str(tokenizer.resolve())})
-        return (LengthFilter(length),
-                LanguageFilter(cfg.language.backend, cfg.language.min_chars))
-
-
-def tokenizer_path(recipe: Recipe) -> tuple[Path | None, bool]:
-    """The length filter's tokenizer and whether it is a local folder. A name that is absolute,
-    has '..', or exists relative to the recipe or the current directory is a path, always taken
-    relative to the recipe; any other name is left to the tokenizer cache (a hub id)."""
-    name = recipe.filters.length.tokenizer
-    if not name:
-        return None, False
-    path = recipe.base_dir / name
-    local = path.exists() or Path(name).is_absolute() or ".." in Path(name).parts or Path(name).exists()
-    return path, local
 
 
 def check_paths(recipe: Recipe) -> None:
@@ -121,129 +61,6 @@ def check_paths(recipe: Recipe) -> None:
             inside(tokenizer, roots, recipe.filters.length.tokenizer)
     except SourceError as exc:
         raise RecipeError(f"{recipe.file}: {key}: {exc}") from None
-
-
-_WORKER_FILTERS: tuple[LengthFilter, LanguageFilter] | None = None
-_WORKER_SETTINGS: Settings | None = None
-
-
-def _init_worker(settings: Settings) -> None:
-    global _WORKER_FILTERS, _WORKER_SETTINGS
-    _WORKER_SETTINGS = settings
-    _WORKER_FILTERS = settings.filters()
-
-
-def _reject(record: Record, stage: str, reason: str, message: str) -> Reject:
-    return Reject(source=record.meta.source, line=record.meta.line, stage=stage, reason=reason,
-                  message=message, raw=record.to_json_dict(), id=record.meta.id, kind=record.meta.kind,
-                  index=record.meta.index)
-
-
-def filter_records(records: Iterable[Record | Reject], ctx: SourceContext) -> ChunkResult:
-    """Length and language filters, then the dedup keys and fingerprints of what survives."""
-    assert _WORKER_FILTERS is not None and _WORKER_SETTINGS is not None
-    length, language = _WORKER_FILTERS
-    near = _WORKER_SETTINGS.recipe.dedup.near
-    kept: list[Prepared] = []
-    rejects: list[Reject] = []
-    texts: list[str] = []
-    for record in records:
-        if isinstance(record, Reject):
-            rejects.append(record)
-            continue
-        verdict = length(record)
-        if verdict:
-            rejects.append(_reject(record, "length", *verdict))
-            continue
-        lang, verdict = language(record, ctx.languages)
-        if verdict:
-            rejects.append(_reject(record, "language", *verdict))
-            continue
-        if lang and record.meta.lang is None:
-            record.meta.lang = lang
-        normalised = "\x1f".join(normalise(m.content) for m in record.messages if m.role != "system")
-        kept.append(Prepared(
-            line=record.model_dump_json(exclude_none=True),
-            id=record.meta.id, file=record.meta.source, row=record.meta.line, kind=record.meta.kind,
-            source=ctx.index, lang=record.meta.lang,
-            key=exact_key_text(normalised), summary=summarise_record(record)))
-        texts.append(normalised if near.enabled else "")
-    signatures = (fingerprint(texts, near.num_perm, near.shingle) if near.enabled and texts
-                  else np.zeros((len(texts), near.num_perm if near.enabled else 0), dtype=np.uint32))
-    return ChunkResult(kept, rejects, signatures)
-
-
-def prepare_rows(rows: list[RawRow] | LineRange, ctx: SourceContext) -> ChunkResult:
-    """Worker entry point: read (a LineRange), parse and validate raw rows, then filter them."""
-    if isinstance(rows, LineRange):
-        rows = rows.rows()
-    records = (row_to_record(raw, kind=ctx.kind, shape=ctx.shape, columns=ctx.columns, system=ctx.system)
-               for raw in rows)
-    return filter_records(records, ctx)
-
-
-def _ordered_map(pool, fn, tasks: Iterator[tuple], window: int = 16) -> Iterator[ChunkResult]:
-    """Like Pool.imap, but with at most `window` tasks in flight so memory stays bounded."""
-    pending = []
-    for task in tasks:
-        pending.append(pool.apply_async(fn, task))
-        if len(pending) >= window:
-            yield pending.pop(0).get()
-    for item in pending:
-        yield item.get()
-
-
-@dataclass
-class Counts:
-    """Per-stage and per-source tallies the manifest is made from."""
-
-    stage_in: Counter = field(default_factory=Counter)
-    stage_rejected: Counter = field(default_factory=Counter)
-    reasons: dict[str, Counter] = field(default_factory=lambda: {s: Counter() for s in STAGES})
-
-
-class RejectSink:
-    """Appends rejects to rejects.jsonl as they come; with strict=True the first one stops the build."""
-
-    def __init__(self, path: Path, counts: Counts, strict: bool):
-        self.handle = open(path, "w", encoding="utf-8", newline="\n")
-        self.counts = counts
-        self.strict = strict
-        self.by_source: Counter = Counter()
-        self.total = 0
-
-    def add(self, reject: Reject, source_index: int) -> None:
-        if self.strict and reject.stage in INVALID_STAGES:
-            raise BuildError(f"{reject.source}:{reject.line}: {reject.stage}: {reject.message} (--strict)")
-        self.handle.write(json.dumps(reject.model_dump(exclude_none=True), ensure_ascii=False))
-        self.handle.write("\n")
-        self._count(reject.stage, reject.reason, source_index)
-
-    def add_kept(self, item: Prepared, stage: str, reason: str, message: str, duplicate_of: str | None = None) -> None:
-        """A record that passed the per-record stages, dropped by dedup or the mix.
-
-        Written field by field in Reject's order with the record's JSON as `raw`, without parsing
-        it back: at a million records this is most of the dedup stage's time otherwise.
-        """
-        dump = json.dumps
-        twin = f', "duplicate_of": {dump(duplicate_of, ensure_ascii=False)}' if duplicate_of else ""
-        row = "" if item.row is None else f', "line": {item.row}'
-        self.handle.write(
-            f'{{"source": {dump(item.file, ensure_ascii=False)}{row}, "stage": "{stage}", "reason": "{reason}", '
-            f'"message": {dump(message, ensure_ascii=False)}, "raw": {item.line}, '
-            f'"id": {dump(item.id, ensure_ascii=False)}, "kind": "{item.kind}"{twin}}}\n')
-        self._count(stage, reason, item.source)
-
-    def _count(self, stage: str, reason: str, source_index: int) -> None:
-        self.counts.stage_rejected[stage] += 1
-        self.counts.reasons[stage][reason] += 1
-        self.by_source[(source_index, stage)] += 1
-        self.total += 1
-
-    def close(self) -> None:
-        self.handle.flush()
-        os.fsync(self.handle.fileno())
-        self.handle.close()
 
 
 @dataclass
@@ -298,7 +115,7 @@ def _build_into(staging: Path, recipe: Recipe, *, strict: bool, workers: int | N
     counts = Counts()
     sink = RejectSink(staging / "rejects.jsonl", counts, strict)
     settings = Settings(recipe)
-    _init_worker(settings)
+    init_worker(settings)
     source_stats: dict[int, SourceStats] = {}
     kept: list[Prepared] = []
     signatures: list[np.ndarray] = []
@@ -351,13 +168,13 @@ def _build_into(staging: Path, recipe: Recipe, *, strict: bool, workers: int | N
     pool = None
     if use_pool:
         processes = workers or os.cpu_count() or 1
-        pool = multiprocessing.get_context("fork").Pool(processes, _init_worker, (settings,))
+        pool = multiprocessing.get_context("fork").Pool(processes, init_worker, (settings,))
         log(f"{total_rows} rows to read in {processes} worker processes")
     try:
         for ctx, rows, info in contexts:
             counts.stage_in["read"] += info.total - info.sampled_out
             tasks = ((batch, ctx) for batch in rows)
-            results = _ordered_map(pool, prepare_rows, tasks) if pool else (prepare_rows(*t) for t in tasks)
+            results = ordered_map(pool, prepare_rows, tasks) if pool else (prepare_rows(*t) for t in tasks)
             for result in results:
                 take(result, ctx.index)
             log(f"[{elapsed()}] read {ctx.index}/{len(contexts)}: {recipe.sources[ctx.index - 1].path}")

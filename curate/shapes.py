@@ -10,7 +10,7 @@ from typing import Any, Iterable
 
 from pydantic import ValidationError
 
-from curate.sources import RawRow, _json_safe
+from curate.raw_row import RawRow, json_safe
 from schemas.manifest import Reject
 from schemas.record import Record, RecordMeta
 from schemas.shapes import SHAPES, detect_shape
@@ -67,7 +67,7 @@ def row_to_record(raw: RawRow, *, kind: str, shape: str | None = None,
 
     def reject(stage: str, reason: str, message: str) -> Reject:
         return Reject(source=raw.file, line=raw.line, index=raw.index, stage=stage, reason=reason, message=message,
-                      raw=_json_safe(raw.row if raw.row is not None else raw.raw), id=raw.id, kind=kind)
+                      raw=json_safe(raw.row if raw.row is not None else raw.raw), id=raw.id, kind=kind)
 
     raw = raw.parsed()
     if raw.error:

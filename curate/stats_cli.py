@@ -15,7 +15,8 @@ from rich.console import Console
 from rich.markup import escape as esc
 from rich.table import Table
 
-from curate.stats import StatsError, collect_stats
+from curate.stats import collect_stats
+from curate.stats_inputs import StatsError
 from schemas.bundle import BundleError
 
 PCTS = ("p0", "p50", "p90", "p99", "max")

@@ -5,8 +5,9 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from curate.paths import label_for
 from curate.shapes import rows_to_records
-from curate.sources import label_for, read_file
+from curate.sources import read_file
 from schemas.manifest import Reject
 
 

@@ -2,6 +2,7 @@
 import json
 
 import curate.stats as stats
+import curate.stats_pass as stats_pass
 from curate.pipeline import build
 from curate.report import write_report
 from schemas.recipe import load_recipe
@@ -17,10 +18,10 @@ def test_parallel_stats_pass_equals_serial(tmp_path, monkeypatch):
     text = recipe.read_text(encoding="utf-8")
     recipe.write_text(text.replace("sources:\n", "sources:\n- path: general/near.jsonl\n  kind: general\n", 1))
     version = build(load_recipe(recipe)).version_dir
-    monkeypatch.setattr(stats, "PARALLEL_BYTES", 1 << 40)
+    monkeypatch.setattr(stats_pass, "PARALLEL_BYTES", 1 << 40)
     serial = stats.collect_stats(version)
     write_report(version, tmp_path / "serial.html")
-    monkeypatch.setattr(stats, "PARALLEL_BYTES", 1)
+    monkeypatch.setattr(stats_pass, "PARALLEL_BYTES", 1)
     parallel = stats.collect_stats(version)
     write_report(version, tmp_path / "parallel.html")
     assert json.dumps(serial, sort_keys=True) == json.dumps(parallel, sort_keys=True)

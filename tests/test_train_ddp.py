@@ -28,5 +28,6 @@ def test_torchrun_two_processes(identity_bundle, tiny_model, tmp_path):
     assert info["steps"] == 12
     rows = [json.loads(line) for line in (tmp_path / "ddp" / "logging.jsonl").read_text().splitlines()]
     train_losses = [row["train_loss"] for row in rows if "train_loss" in row]
-    assert len(train_losses) == 12 and train_losses[-1] < train_losses[0]
+    # Per-step losses are single batches (noisy); the first and last thirds of the run compare robustly.
+    assert len(train_losses) == 12 and sum(train_losses[-4:]) < sum(train_losses[:4])
     assert (tmp_path / "ddp" / "checkpoint-6" / "COMPLETE").is_file()

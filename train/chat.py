@@ -6,8 +6,8 @@ end-of-turn token. The prompt is built exactly as training built it (same templa
 
 An adapter folder may come from someone else: its `curatune_train.json` says which base model to
 load, but never what may run. `trust_remote_code` and `allow_pickle` come from the caller (the
-command line's flags, directly or through train.model.load_policy); the saved config's values are
-ignored. An adapter stored only as a pickle (adapter_model.bin) is refused unless allowed.
+command line's flags, directly or through train.model_checks.load_policy); the saved config's
+values are ignored. An adapter stored only as a pickle (adapter_model.bin) is refused unless allowed.
 """
 from __future__ import annotations
 
@@ -19,8 +19,8 @@ import torch
 
 from train.encode import end_of_turn_token, render
 from train.errors import TrainError, short_reason
-from train.model import (check_model_folder, load_model, load_tokenizer, pick_device, pick_dtype, pickle_allowed,
-                         pickle_files, remote_code_allowed)
+from train.model import load_model, load_tokenizer, pick_device, pick_dtype
+from train.model_checks import check_model_folder, pickle_allowed, pickle_files, remote_code_allowed
 
 RUN_INFO = "curatune_train.json"
 ADAPTER_WEIGHTS = "adapter_model.safetensors"
@@ -109,7 +109,7 @@ def load_for_chat(folder: str | Path, model: str | None = None, trust_remote_cod
                   allow_pickle: bool | None = None):
     """(model, tokenizer) ready for generation, from an adapter folder or a merged/full model folder.
 
-    `trust_remote_code`, `allow_pickle`: the user's command-line choices (None: train.model.load_policy's).
+    `trust_remote_code`, `allow_pickle`: the user's command-line choices (None: train.model_checks.load_policy's).
     """
     lm = load_trained_model(folder, model, trust_remote_code, allow_pickle)
     return lm, load_tokenizer(str(folder), trust_remote_code)

@@ -162,7 +162,7 @@ def eval_cmd(adapter: str, bundle: str | None, output: str | None, max_new_token
 
     from train.chat import preflight
     from train.evaluate import evaluate_trained, print_table, write_json
-    from train.model import load_policy
+    from train.model_checks import load_policy
 
     preflight(adapter, model, trust_remote_code, allow_pickle)  # refuse a hostile folder before the bundle is read
     with load_policy(trust_remote_code, allow_pickle):  # every model and tokenizer eval loads follows the flags

@@ -13,7 +13,7 @@ def merge_adapter(adapter: str | Path, output_dir: str | Path, model: str | None
                   trust_remote_code: bool | None = None, allow_pickle: bool | None = None) -> Path:
     """merge_and_unload, then save safetensors + tokenizer (+ the run info, marked as merged).
 
-    `trust_remote_code`, `allow_pickle`: the user's command-line choices (None: train.model.load_policy's).
+    `trust_remote_code`, `allow_pickle`: the user's command-line choices (None: train.model_checks.load_policy's).
     """
     adapter, output_dir = Path(adapter), Path(output_dir)
     if not (adapter / "adapter_config.json").is_file():

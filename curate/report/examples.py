@@ -9,7 +9,7 @@ import json
 from collections import defaultdict
 from typing import Any
 
-from curate.stats import Inputs
+from curate.stats_inputs import Inputs
 
 PER_REASON = 3
 PER_CLUSTER = 5

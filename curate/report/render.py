@@ -91,7 +91,7 @@ def _charts(stats: dict[str, Any]) -> dict[str, Any]:
 def build_report(path: Path, tokenizer: str | None = None, records=None) -> tuple[dict[str, Any], str]:
     """Stats and report HTML for a bundle version, output root or source file, reading the inputs once.
 
-    `records` is a pass over train and val the caller already made (see stats.new_pass)."""
+    `records` is a pass over train and val the caller already made (see curate.stats_pass.new_pass)."""
     inputs = open_inputs(path)
     stats = stats_for(inputs, tokenizer, records)
     return stats, render_html(stats, collect_examples(inputs, stats))

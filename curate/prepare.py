@@ -1,0 +1,162 @@
+"""The per-record stages of a build (parse, validate, length, language, exact key, MinHash
+fingerprint), run on chunks of rows, in worker processes when there is enough data to pay for them.
+
+Each chunk comes back as the compact Prepared records the parent's global stages (dedup, mix,
+split) need, the rejects, and the MinHash signatures.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterable, Iterator
+
+import numpy as np
+
+from curate.dedup.exact import exact_key_text, normalise
+from curate.dedup.minhash import fingerprint
+from curate.filters.language import LanguageFilter
+from curate.filters.length import LengthFilter
+from curate.raw_row import RawRow
+from curate.shapes import row_to_record
+from curate.sources import LineRange
+from curate.stats_pass import summarise_record
+from schemas.manifest import Reject
+from schemas.recipe import Recipe
+from schemas.record import Record
+
+
+@dataclass
+class SourceContext:
+    """What the per-record stages need to know about the source a row came from."""
+
+    index: int
+    kind: str
+    shape: str | None = None
+    columns: dict[str, str] | None = None
+    system: str | None = None
+    languages: list[str] | None = None
+
+
+@dataclass(slots=True)
+class Prepared:
+    """A record that passed the per-record stages, in the compact form the global stages need."""
+
+    line: str
+    id: str
+    file: str
+    row: int | None
+    kind: str
+    source: int
+    lang: str | None
+    key: bytes
+    summary: tuple  # what the report needs of this record, see curate.stats_pass.summarise
+
+
+@dataclass
+class ChunkResult:
+    """What one chunk of rows comes back as: kept records, rejects, and the kept records' signatures."""
+
+    kept: list[Prepared]
+    rejects: list[Reject]
+    signatures: np.ndarray
+
+
+@dataclass
+class Settings:
+    """Filter settings shipped to the workers (picklable; the filters are rebuilt there)."""
+
+    recipe: Recipe
+
+    def filters(self) -> tuple[LengthFilter, LanguageFilter]:
+        cfg = self.recipe.filters
+        length = cfg.length
+        tokenizer, local = tokenizer_path(self.recipe)
+        if local:
+            length = length.model_copy(update={"tokenizer": str(tokenizer.resolve())})
+        return (LengthFilter(length),
+                LanguageFilter(cfg.language.backend, cfg.language.min_chars))
+
+
+def tokenizer_path(recipe: Recipe) -> tuple[Path | None, bool]:
+    """The length filter's tokenizer and whether it is a local folder. A name that is absolute,
+    has '..', or exists relative to the recipe or the current directory is a path, always taken
+    relative to the recipe; any other name is left to the tokenizer cache (a hub id)."""
+    name = recipe.filters.length.tokenizer
+    if not name:
+        return None, False
+    path = recipe.base_dir / name
+    local = path.exists() or Path(name).is_absolute() or ".." in Path(name).parts or Path(name).exists()
+    return path, local
+
+
+_WORKER_FILTERS: tuple[LengthFilter, LanguageFilter] | None = None
+_WORKER_SETTINGS: Settings | None = None
+
+
+def init_worker(settings: Settings) -> None:
+    """Pool initializer, also run in the parent: the filters are built once per process."""
+    global _WORKER_FILTERS, _WORKER_SETTINGS
+    _WORKER_SETTINGS = settings
+    _WORKER_FILTERS = settings.filters()
+
+
+def _reject(record: Record, stage: str, reason: str, message: str) -> Reject:
+    return Reject(source=record.meta.source, line=record.meta.line, stage=stage, reason=reason,
+                  message=message, raw=record.to_json_dict(), id=record.meta.id, kind=record.meta.kind,
+                  index=record.meta.index)
+
+
+def filter_records(records: Iterable[Record | Reject], ctx: SourceContext) -> ChunkResult:
+    """Length and language filters, then the dedup keys and fingerprints of what survives."""
+    assert _WORKER_FILTERS is not None and _WORKER_SETTINGS is not None
+    length, language = _WORKER_FILTERS
+    near = _WORKER_SETTINGS.recipe.dedup.near
+    kept: list[Prepared] = []
+    rejects: list[Reject] = []
+    texts: list[str] = []
+    for record in records:
+        if isinstance(record, Reject):
+            rejects.append(record)
+            continue
+        verdict = length(record)
+        if verdict:
+            rejects.append(_reject(record, "length", *verdict))
+            continue
+        lang, verdict = language(record, ctx.languages)
+        if verdict:
+            rejects.append(_reject(record, "language", *verdict))
+            continue
+        if lang and record.meta.lang is None:
+            record.meta.lang = lang
+        normalised = "\x1f".join(normalise(m.content) for m in record.messages if m.role != "system")
+        kept.append(Prepared(
+            line=record.model_dump_json(exclude_none=True),
+            id=record.meta.id, file=record.meta.source, row=record.meta.line, kind=record.meta.kind,
+            source=ctx.index, lang=record.meta.lang,
+            key=exact_key_text(normalised), summary=summarise_record(record)))
+        texts.append(normalised if near.enabled else "")
+    signatures = (fingerprint(texts, near.num_perm, near.shingle) if near.enabled and texts
+                  else np.zeros((len(texts), near.num_perm if near.enabled else 0), dtype=np.uint32))
+    return ChunkResult(kept, rejects, signatures)
+
+
+def prepare_rows(rows: list[RawRow] | LineRange, ctx: SourceContext) -> ChunkResult:
+    """Worker entry point: read (a LineRange), parse and validate raw rows, then filter them."""
+    if isinstance(rows, LineRange):
+        rows = rows.rows()
+    records = (row_to_record(raw, kind=ctx.kind, shape=ctx.shape, columns=ctx.columns, system=ctx.system)
+               for raw in rows)
+    return filter_records(records, ctx)
+
+
+def ordered_map(pool: Any, fn: Callable[..., ChunkResult], tasks: Iterator[tuple],
+                window: int = 16) -> Iterator[ChunkResult]:
+    """Like Pool.imap, but with at most `window` tasks in flight so memory stays bounded."""
+    pending = []
+    for task in tasks:
+        pending.append(pool.apply_async(fn, task))
+        if len(pending) >= window:
+            yield pending.pop(0).get()
+    for item in pending:
+        yield item.get()
+
