@@ -36,7 +36,7 @@ from curate.split import split_indices
 from curate.stats import largest_clusters
 from curate.stats_pass import new_pass
 from schemas.bundle import manifest_id, sha256_file
-from schemas.manifest import FileEntry, Manifest, RatioStats, SourceStats, StageStats
+from schemas.manifest import FileEntry, Manifest, RatioStats, Reject, SourceStats, StageStats
 from schemas.recipe import RATIO_BAND, Recipe, RecipeError
 from schemas.record import Record
 

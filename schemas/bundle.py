@@ -21,6 +21,7 @@ from typing import Any, Iterator, Mapping
 
 from pydantic import ValidationError
 
+from schemas.json_file import JsonFileError, read_json_object
 from schemas.manifest import FileEntry, Manifest
 from schemas.record import Record
 
@@ -76,11 +77,6 @@ def manifest_id(files: Mapping[str, FileEntry | Mapping[str, Any]], recipe: Mapp
     return digest.hexdigest()
 
 
-def _first_line(text: str) -> str:
-    lines = [line.strip() for line in str(text).splitlines() if line.strip()]
-    return lines[0] if lines else ""
-
-
 def _validation_line(exc: ValidationError) -> str:
     """`key.path: message` for the first problem pydantic found."""
     err = exc.errors()[0]
@@ -110,17 +106,9 @@ def load_manifest(version_dir: Path) -> Manifest:
     """The manifest, parsed and validated; any problem is one line naming the file (and the key)."""
     file = version_dir / MANIFEST
     try:
-        data = json.loads(file.read_bytes())
-    except OSError as exc:
-        raise BundleError(f"{file}: cannot read: {exc.strerror or _first_line(exc)}") from None
-    except UnicodeDecodeError:
-        raise BundleError(f"{file}: not valid JSON: not UTF-8 text") from None
-    except json.JSONDecodeError as exc:
-        raise BundleError(f"{file}: not valid JSON: {exc.msg} (line {exc.lineno} column {exc.colno})") from None
-    except RecursionError:
-        raise BundleError(f"{file}: not valid JSON: nested too deeply") from None
-    if not isinstance(data, dict):
-        raise BundleError(f"{file}: a manifest is a JSON object, got {type(data).__name__}")
+        data = read_json_object(file)
+    except JsonFileError as exc:
+        raise BundleError(str(exc)) from None
     try:
         return Manifest.model_validate(data)
     except ValidationError as exc:

@@ -164,7 +164,7 @@ ATTACKS: dict[str, Attack] = {
                         lambda l: f"sources.1.path: {l.outside / 'secret.jsonl'} resolves to "
                                   f"{l.outside.resolve() / 'secret.jsonl'}, {OUTSIDE}", False),
     "source_sampled_dotdot": (lambda l: [str(l.sources("../outside/secret.jsonl#2"))],
-                              lambda l: f"sources.1.path: ../outside/secret.jsonl resolves to", False),
+                              lambda l: "sources.1.path: ../outside/secret.jsonl resolves to", False),
     "source_symlink": (_source_symlink, lambda l: f"sources.1.path: general/link.jsonl resolves to "
                                                   f"{l.outside.resolve() / 'secret.jsonl'}, {OUTSIDE}", False),
     "source_symlink_loop": (_source_symlink_loop,
@@ -176,7 +176,7 @@ ATTACKS: dict[str, Attack] = {
                                         f"{l.outside.resolve() / 'secret.jsonl'}", False),
     "glob_absolute": (lambda l: [str(l.sources(str(l.outside / "*.jsonl")))],
                       lambda l: f"sources.1.path: {l.outside} resolves to {l.outside.resolve()}, {OUTSIDE}", False),
-    "glob_dotdot_star": (lambda l: [str(l.sources("../*/secret.jsonl"))], lambda l: f"sources.1.path: ..", False),
+    "glob_dotdot_star": (lambda l: [str(l.sources("../*/secret.jsonl"))], lambda l: "sources.1.path: ..", False),
     "source_nul_byte": (lambda l: [str(l.write('name: x\nsources: [{path: "a\\0b.jsonl", kind: domain}]\n'))],
                         lambda l: "sources.0.path: a path may not be empty or hold a NUL character", False),
     "glob_symlink_loop": (_glob_loop, lambda l: "the glob looks at more than 200000 files and folders", True),

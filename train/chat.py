@@ -11,12 +11,12 @@ values are ignored. An adapter stored only as a pickle (adapter_model.bin) is re
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Iterable, TextIO
 
 import torch
 
+from schemas.json_file import JsonFileError, read_json_object
 from train.encode import end_of_turn_token, render
 from train.errors import TrainError, short_reason
 from train.model import load_model, load_tokenizer, pick_device, pick_dtype
@@ -43,17 +43,9 @@ def read_run_info(folder: str | Path) -> dict:
     if not path.is_file():
         raise TrainError(f"{folder}: no {RUN_INFO} here; pass the adapter folder `train run` printed")
     try:
-        info = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise TrainError(f"{path}: cannot read: {exc.strerror or short_reason(exc)}") from None
-    except UnicodeDecodeError:
-        raise TrainError(f"{path}: not valid JSON: not UTF-8 text") from None
-    except json.JSONDecodeError as exc:
-        raise TrainError(f"{path}: not valid JSON: {exc.msg} (line {exc.lineno} column {exc.colno})") from None
-    except RecursionError:
-        raise TrainError(f"{path}: not valid JSON: nested too deeply") from None
-    if not isinstance(info, dict):
-        raise TrainError(f"{path}: expected a JSON object, got {type(info).__name__}")
+        info = read_json_object(path)
+    except JsonFileError as exc:
+        raise TrainError(str(exc)) from None
     _check_types(info, RUN_INFO_TYPES, path)
     _check_types(info.get("config") or {}, CONFIG_TYPES, path, "config.")
     bundle_path = (info.get("bundle") or {}).get("path")
