@@ -38,7 +38,7 @@ from train.encode import Encoded, encode_records, render
 from train.errors import TrainError
 from train.eval_questions import Question, bundle_questions, general_questions, held_out_questions
 from train.eval_report import SETS, answered, identity_scores, maker_scores, print_table, rate, verdicts_for, write_json
-from train.identity_verdict import Terms, judge
+from train.identity_verdict import Terms, mentions
 from train.loop import token_loss_sum
 from train.model import load_tokenizer
 
@@ -62,8 +62,7 @@ class Identity(Terms):
 
     def hits(self, answer: str, lang: str) -> tuple[bool, bool]:
         """Lenient: does the answer mention the name, the author (any language's spelling)?"""
-        verdict = judge(answer, (), lang, self)
-        return verdict.has_name, verdict.has_author
+        return mentions(answer, self.names()), mentions(answer, self.authors())
 
 
 @torch.no_grad()

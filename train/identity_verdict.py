@@ -66,7 +66,7 @@ class Verdict:
                 "has_author": self.has_author, "language_ok": self.language_ok, "wrong": self.wrong}
 
 
-def _contains(text: str, terms: list[str]) -> bool:
+def mentions(text: str, terms: list[str]) -> bool:
     folded = text.casefold()
     return any(term.casefold() in folded for term in terms)
 
@@ -136,7 +136,7 @@ def claimed_makers(answer: str) -> list[str]:
 def judge(answer: str, needs: list[Need] | set[Need] | frozenset[Need], lang: str, terms: Terms) -> Verdict:
     """The verdict on one answer to a question that needs `needs` ("name", "author"), asked in `lang`."""
     needs = sorted(needs)
-    has_name, has_author = _contains(answer, terms.names()), _contains(answer, terms.authors())
+    has_name, has_author = mentions(answer, terms.names()), mentions(answer, terms.authors())
     wrong = []
     if claims_author(answer, terms, "name" in needs):
         wrong.append("claims_author")
@@ -151,12 +151,12 @@ def judge(answer: str, needs: list[Need] | set[Need] | frozenset[Need], lang: st
 def needs_from_reference(reference: str, terms: Terms) -> frozenset[Need]:
     """For a template record: what its (rendered) answer states is what its question needs."""
     needs = set()
-    if _contains(reference, terms.names()):
+    if mentions(reference, terms.names()):
         needs.add("name")
-    if _contains(reference, terms.authors()):
+    if mentions(reference, terms.authors()):
         needs.add("author")
     return frozenset(needs)
 
 
 __all__ = ["Terms", "Verdict", "judge", "needs_from_reference", "claimed_makers", "claims_author", "denies_name",
-           "in_language"]
+           "in_language", "mentions"]
