@@ -8,12 +8,11 @@ integers and at most a handful of examples per record kind; never imports curate
 """
 from __future__ import annotations
 
-import re
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from schemas.identity_intent import asked_needs
+from schemas.identity_intent import asked_needs, spelling_pattern
 
 MIN_NAME_SHARE = 0.5  # below this, in some language, the model may not learn its name there
 MIN_AUTHOR_SHARE = 0.3
@@ -32,21 +31,6 @@ def identity_terms(identity: dict[str, Any] | None) -> dict[str, str]:
         for lang, text in sorted(((identity or {}).get(part) or {}).items()):
             terms[f"{part}.{lang}"] = text
     return terms
-
-
-def _spelling(text: str) -> str:
-    """A regex for one spelling: Latin ends must be whole words ("Grace" is not in "graceful"),
-    CJK spellings match anywhere (no spaces between words)."""
-    body = re.escape(text)
-    head = r"(?<![A-Za-z0-9])" if text[:1].isascii() and text[:1].isalnum() else ""
-    tail = r"(?![A-Za-z0-9])" if text[-1:].isascii() and text[-1:].isalnum() else ""
-    return head + body + tail
-
-
-def _pattern(spellings: list[str]) -> re.Pattern[str] | None:
-    """Any of the spellings, case-insensitive, longest first; None when nothing is configured."""
-    unique = sorted({s.strip() for s in spellings if s and s.strip()}, key=lambda s: (-len(s), s))
-    return re.compile("|".join(_spelling(s) for s in unique), re.IGNORECASE) if unique else None
 
 
 def _pairs(messages: list[dict]) -> list[tuple[str, str]]:
@@ -93,10 +77,10 @@ class IdentityTally:
         self.terms = terms  # "name.zh" -> rendered text
         names = [t for k, t in terms.items() if k.startswith("name.")]
         authors = [t for k, t in terms.items() if k.startswith("author.")]
-        self.name_re = _pattern(names)
-        self.author_re = _pattern(authors)
+        self.name_re = spelling_pattern(names)
+        self.author_re = spelling_pattern(authors)
         # an author spelling that holds the name ("Grace Labs") must not count as stating the name
-        self.author_holding_name = _pattern([a for a in authors if self.name_re and self.name_re.search(a)])
+        self.author_holding_name = spelling_pattern([a for a in authors if self.name_re and self.name_re.search(a)])
         self.by_lang: Counter = Counter()
         self.by_split: Counter = Counter()
         self.terms_hit: Counter = Counter()

@@ -60,3 +60,19 @@ def named_makers(text: str) -> list[str]:
 
 
 __all__ = ["MAKERS", "MAKER_RES", "asked_needs", "named_makers"]
+
+
+def _spelling(text: str) -> str:
+    """A regex for one spelling: Latin ends must be whole words ("Grace" is not in "graceful"),
+    CJK spellings match anywhere (no spaces between words)."""
+    body = re.escape(text)
+    head = r"(?<![A-Za-z0-9])" if text[:1].isascii() and text[:1].isalnum() else ""
+    tail = r"(?![A-Za-z0-9])" if text[-1:].isascii() and text[-1:].isalnum() else ""
+    return head + body + tail
+
+
+def spelling_pattern(spellings: list[str]) -> re.Pattern[str] | None:
+    """Any of the spellings (a name's or an author's, across languages), case-insensitive, longest
+    first; None when none is configured. The one rule both stages use to see a name in a text."""
+    unique = sorted({s.strip() for s in spellings if s and s.strip()}, key=lambda s: (-len(s), s))
+    return re.compile("|".join(_spelling(s) for s in unique), re.IGNORECASE) if unique else None

@@ -12,10 +12,11 @@ A "swap" is the identity taken the wrong way round: claiming the author's name o
 """
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field
 
-from schemas.identity_intent import MAKER_RES, Need
+from schemas.identity_intent import MAKER_RES, Need, spelling_pattern
 
 _CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
 _LATIN = re.compile(r"[A-Za-z]")
@@ -67,8 +68,14 @@ class Verdict:
 
 
 def mentions(text: str, terms: list[str]) -> bool:
-    folded = text.casefold()
-    return any(term.casefold() in folded for term in terms)
+    """Whether any spelling occurs, by the rule `curate stats` uses (whole words for Latin names)."""
+    pattern = _spellings(tuple(terms))
+    return bool(pattern and pattern.search(text))
+
+
+@functools.lru_cache(maxsize=64)
+def _spellings(terms: tuple[str, ...]) -> re.Pattern[str] | None:
+    return spelling_pattern(list(terms))
 
 
 def _alt(terms: list[str]) -> str:
