@@ -145,7 +145,8 @@ def load_checkpoint(path: Path, model, optimizer, scheduler) -> dict[str, Any]:
     with torch.no_grad():
         for name, tensor in weights.items():
             params[name].copy_(tensor.to(params[name].device, params[name].dtype))
-    blob = torch.load(path / "training_state.pt", map_location="cpu", weights_only=False)
+    # weights_only: a checkpoint folder may come from someone else; tensors, numbers and tuples only, no pickle code
+    blob = torch.load(path / "training_state.pt", map_location="cpu", weights_only=True)
     optimizer.load_state_dict(blob["optimizer"])
     scheduler.load_state_dict(blob["scheduler"])
     set_rng_state(blob["rng"])
