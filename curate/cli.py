@@ -93,6 +93,31 @@ def validate_command(files: tuple[Path, ...], shape: str | None) -> None:
     sys.exit(1 if report.rejects else 0)
 
 
+@main.command("export")
+@click.argument("bundle", type=click.Path(path_type=Path))
+@click.argument("out", type=click.Path(path_type=Path))
+@click.option("--to", "fmt", type=click.Choice(["llamafactory", "sharegpt", "alpaca", "swift"]), required=True,
+              help="llamafactory/sharegpt/alpaca: LLaMA-Factory files plus dataset_info.json; swift: ms-swift messages")
+def export_command(bundle: Path, out: Path, fmt: str) -> None:
+    """Write BUNDLE's train and val splits under OUT (a new folder) as FMT reads them; the last line printed is OUT.
+
+    Records a format cannot hold are listed in OUT/skipped.jsonl with the reason.
+    """
+    from curate.export import ExportError, export_bundle
+
+    try:
+        result = export_bundle(bundle, fmt, out)
+    except (ExportError, BundleError) as exc:
+        raise InputError(_one_line(str(exc))) from None
+    except OSError as exc:
+        where = f"{exc.filename}: " if exc.filename else ""
+        raise click.ClickException(_one_line(f"{where}{exc.strerror or exc}")) from None
+    counts = ", ".join(f"{n} {split}" for split, n in result.written.items())
+    skipped = f"; {len(result.skipped)} skipped (see skipped.jsonl)" if result.skipped else ""
+    _log(f"{fmt}: {counts}{skipped}")
+    click.echo(str(out))
+
+
 @main.command("schema")
 @click.argument("name", type=click.Choice(sorted(SCHEMAS)))
 def schema_command(name: str) -> None:

@@ -89,7 +89,8 @@ def render_record(template: Record, identity: IdentityConfig, needs: list[str] |
 
     budget = Budget(LIMITS)
     try:
-        messages = [Message(role=m.role, content=render_text(m.content, values, where, budget))
+        messages = [Message(role=m.role, content=render_text(m.content, values, where, budget),
+                            tool_calls=m.tool_calls)
                     for m in template.messages]
     except TemplateLimitError as exc:
         return reject("template_limit", f"template over a render limit: {exc}", template.to_json_dict())
@@ -98,7 +99,7 @@ def render_record(template: Record, identity: IdentityConfig, needs: list[str] |
     drafted = Record.model_construct(messages=messages, tools=template.tools, meta=meta).to_json_dict()
     if any(m.role == "user" and not m.content.strip() for m in messages):
         return reject("empty_question", "the question rendered empty", drafted)
-    if not messages[-1].content.strip():
+    if not messages[-1].content.strip() and not messages[-1].tool_calls:
         return reject("empty_answer", "the answer rendered empty", drafted)
     try:
         rendered = Record(messages=messages, tools=template.tools, meta=meta)

@@ -24,6 +24,7 @@ from curate.bundle import discard, new_staging_dir, publish, write_lines
 from curate.errors import BuildError
 from curate.dedup.exact import find_exact_duplicates
 from curate.dedup.minhash import near_duplicates
+from curate.dataset_sources import dataset_ref
 from curate.identity import render_identity
 from curate.mix import check_band, choose_general
 from curate.paths import expand, inside
@@ -38,7 +39,7 @@ from curate.stats_pass import new_pass
 from schemas.bundle import manifest_id, sha256_file
 from schemas.manifest import FileEntry, Manifest, RatioStats, Reject, SourceStats, StageStats
 from schemas.recipe import RATIO_BAND, Recipe, RecipeError
-from schemas.record import Record
+from schemas.record import Record, uniform_line
 
 KIND_RANK = {"identity": 0, "domain": 1, "general": 2}
 CHUNK = 2000
@@ -55,7 +56,11 @@ def check_paths(recipe: Recipe) -> None:
     tokenizer, local = tokenizer_path(recipe)
     try:
         for key, pattern in named:
-            expand(pattern, recipe.base_dir, roots)
+            ref = dataset_ref(pattern, recipe.base_dir)
+            if ref is None:
+                expand(pattern, recipe.base_dir, roots)
+            elif ref.path is not None:  # a dataset folder is confined like a file; a hub name is no path
+                inside(ref.path, roots, ref.name)
         key = "filters.length.tokenizer"
         if local:
             inside(tokenizer, roots, recipe.filters.length.tokenizer)
@@ -227,9 +232,14 @@ def _build_into(staging: Path, recipe: Recipe, *, strict: bool, workers: int | N
     final = domain + general
 
     train_idx, val_idx = split_indices([p.kind for p in final], recipe.split.val_ratio, seed)
+    uniform = any(p.tools for p in final)  # one record uses tools: every line gets the same keys
+
+    def lines(indices: list[int]) -> Iterable[str]:
+        return (uniform_line(final[i].line) if uniform else final[i].line for i in indices)
+
     files = {
-        "train.jsonl": write_lines(staging / "train.jsonl", (final[i].line for i in train_idx)),
-        "val.jsonl": write_lines(staging / "val.jsonl", (final[i].line for i in val_idx)),
+        "train.jsonl": write_lines(staging / "train.jsonl", lines(train_idx)),
+        "val.jsonl": write_lines(staging / "val.jsonl", lines(val_idx)),
     }
     files["rejects.jsonl"] = FileEntry(sha256=sha256_file(staging / "rejects.jsonl"), records=sink.total,
                                        bytes=(staging / "rejects.jsonl").stat().st_size)

@@ -50,6 +50,7 @@ class Prepared:
     lang: str | None
     key: bytes
     summary: tuple  # what the report needs of this record, see curate.stats_pass.summarise
+    tools: bool = False  # defines or calls tools: the bundle then writes uniform lines (schemas.record)
 
 
 @dataclass
@@ -74,7 +75,7 @@ class Settings:
         if local:
             length = length.model_copy(update={"tokenizer": str(tokenizer.resolve())})
         return (LengthFilter(length),
-                LanguageFilter(cfg.language.backend, cfg.language.min_chars))
+                LanguageFilter(cfg.language.backend, cfg.language.min_chars, cfg.language.unsure))
 
 
 def tokenizer_path(recipe: Recipe) -> tuple[Path | None, bool]:
@@ -125,15 +126,16 @@ def filter_records(records: Iterable[Record | Reject], ctx: SourceContext) -> Ch
         lang, verdict = language(record, ctx.languages)
         if verdict:
             rejects.append(_reject(record, "language", *verdict))
+            rejects[-1].lang = lang  # the report shows, per source, what languages were dropped
             continue
         if lang and record.meta.lang is None:
             record.meta.lang = lang
-        normalised = "\x1f".join(normalise(m.content) for m in record.messages if m.role != "system")
+        normalised = "\x1f".join(normalise(m.text()) for m in record.messages if m.role != "system")
         kept.append(Prepared(
             line=record.model_dump_json(exclude_none=True),
             id=record.meta.id, file=record.meta.source, row=record.meta.line, kind=record.meta.kind,
             source=ctx.index, lang=record.meta.lang,
-            key=exact_key_text(normalised), summary=summarise_record(record)))
+            key=exact_key_text(normalised), summary=summarise_record(record), tools=record.uses_tools()))
         texts.append(normalised if near.enabled else "")
     signatures = (fingerprint(texts, near.num_perm, near.shingle) if near.enabled and texts
                   else np.zeros((len(texts), near.num_perm if near.enabled else 0), dtype=np.uint32))

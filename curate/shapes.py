@@ -57,7 +57,8 @@ def _apply_columns(row: dict[str, Any], columns: dict[str, str] | None) -> dict[
 
 
 def _empty_answer(messages) -> bool:
-    return bool(messages) and messages[-1].role == "assistant" and not messages[-1].content.strip()
+    last = messages[-1] if messages else None
+    return last is not None and last.role == "assistant" and not last.content.strip() and not last.tool_calls
 
 
 def row_to_record(raw: RawRow, *, kind: str, shape: str | None = None,
@@ -81,11 +82,12 @@ def row_to_record(raw: RawRow, *, kind: str, shape: str | None = None,
     try:
         parsed = SHAPES[name].model_validate(row)
         messages = parsed.to_messages()
+        tools = parsed.tools_json()
     except ValidationError as exc:
         code, message = _reason_for(exc)
         return reject("validate", code, f"{name}: {message}")
-    except (ValueError, TypeError) as exc:
-        return reject("validate", "invalid", f"{name}: {exc}")
+    except (ValueError, TypeError) as exc:  # ToolFormatError carries its own reason code
+        return reject("validate", getattr(exc, "reason", "invalid"), f"{name}: {exc}")
     if system and messages[0].role != "system":
         messages = [type(messages[0])(role="system", content=system)] + messages
     if _empty_answer(messages):
@@ -94,7 +96,7 @@ def row_to_record(raw: RawRow, *, kind: str, shape: str | None = None,
     meta = RecordMeta(id=raw.id, source=raw.file, line=raw.line, index=raw.index,
                       lang=lang or (tag if tag in ("zh", "en") else None), kind=kind)
     try:
-        record = Record(messages=messages, tools=parsed.tools_json(), meta=meta)
+        record = Record(messages=messages, tools=tools, meta=meta)
     except ValidationError as exc:
         code, message = _reason_for(exc)
         return reject("validate", code, f"{name}: {message}")

@@ -1,7 +1,8 @@
 """Reading a source's files into raw rows, each tagged with its file and line, so nothing goes unaccounted.
 
 JSONL is streamed line by line (a bad line is a reject, not a crash) and, for the workers, cut
-into byte ranges; JSON arrays, CSV and Parquet are read whole by curate.readers. `path#N`
+into byte ranges; JSON arrays, CSV and Parquet are read whole by curate.readers; datasets (hub
+names, dataset folders) by curate.dataset_sources. `path#N`
 sampling happens here, seeded. Paths and globs resolve through curate.paths.
 """
 from __future__ import annotations
@@ -12,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
+from curate.dataset_sources import dataset_ref, read_dataset
 from curate.paths import expand, label_for
 from curate.raw_row import RawRow, SourceError
 from curate.readers import read_csv, read_json, read_parquet
@@ -116,8 +118,12 @@ def read_source(pattern: str, sample: int | None, base: Path, seed: int) -> tupl
     """A source's files and counts, and an iterator over its (sampled) rows in file order.
 
     `path#N` takes a seeded sample of N rows without replacement across all the source's files;
-    N at or above the source's size takes everything and says so in `note`.
+    N at or above the source's size takes everything and says so in `note`. A dataset (a hub name,
+    a dataset folder) is read by curate.dataset_sources with the same rules.
     """
+    ref = dataset_ref(pattern, base)
+    if ref is not None:
+        return read_dataset(ref, pattern, sample, base, seed)
     files = expand(pattern, base)
     if not files:
         raise SourceError(f"{pattern}: no file matches")
@@ -157,8 +163,9 @@ def read_source(pattern: str, sample: int | None, base: Path, seed: int) -> tupl
 def read_source_batches(pattern: str, sample: int | None, base: Path, seed: int,
                         size: int) -> tuple[SourceRead, Iterator[list[RawRow] | LineRange]]:
     """Like read_source, in batches of about `size` rows; whole JSONL files come as LineRanges."""
-    files = expand(pattern, base)
-    if sample is not None or any(_check(path, label_for(path, base)) != ".jsonl" for path in files):
+    is_dataset = dataset_ref(pattern, base) is not None
+    files = [] if is_dataset else expand(pattern, base)
+    if is_dataset or sample is not None or any(_check(path, label_for(path, base)) != ".jsonl" for path in files):
         info, rows = read_source(pattern, sample, base, seed)
         return info, _batched(rows, size)
     info = SourceRead()

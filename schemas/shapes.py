@@ -4,12 +4,12 @@ Extra keys are ignored (real files carry ids, loss weights, categories); wrong t
 """
 from __future__ import annotations
 
-import json
 from typing import Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from schemas.record import Message
+from schemas.tools import ToolFormatError, normalise_tools, one_call, parse_calls
 
 ShapeName = Literal["alpaca", "query_response", "messages", "sharegpt"]
 
@@ -78,9 +78,12 @@ class _Part(BaseModel):
 class _ChatTurn(BaseModel):
     model_config = ConfigDict(extra="ignore", strict=True)
     role: str
-    content: Union[str, list[_Part]]
+    content: Union[str, list[_Part], None] = None
+    tool_calls: list[Any] | None = None
 
     def text(self) -> str:
+        if self.content is None:
+            return ""
         if isinstance(self.content, str):
             return self.content
         texts = []
@@ -92,26 +95,51 @@ class _ChatTurn(BaseModel):
 
 
 _OPENAI_ROLES = {"system": "system", "user": "user", "assistant": "assistant", "tool": "tool",
-                 "tool_call": "assistant", "tool_response": "tool", "function": "tool"}
+                 "tool_call": "assistant", "function_call": "assistant", "tool_response": "tool", "function": "tool",
+                 "observation": "tool"}
+_CALL_ROLES = {"tool_call", "function_call"}  # ms-swift's agent roles: the turn's content is the call
+
+
+def _append(out: list[Message], role: str, content: str, calls: list[dict[str, Any]] | None) -> None:
+    """Add a turn; calls that follow an assistant turn join it (ms-swift and sharegpt write an
+    assistant's thought and its call, or parallel calls, as separate turns)."""
+    if calls and out and out[-1].role == "assistant":
+        last = out[-1]
+        text = "\n".join(part for part in (last.content, content) if part)
+        out[-1] = Message.model_validate({"role": "assistant", "content": text,
+                                          "tool_calls": [*(c.model_dump() for c in last.tool_calls or ()), *calls]})
+        return
+    out.append(Message.model_validate({"role": role, "content": content, "tool_calls": calls}))
 
 
 class MessagesRow(_Shape):
-    """OpenAI-style messages; `content` may be a string or a list of text parts."""
+    """OpenAI-style messages; `content` may be a string or a list of text parts. Tool calls come as an
+    assistant's `tool_calls` (OpenAI) or a `tool_call` turn (ms-swift); results as `tool`/`tool_response`."""
 
     messages: list[_ChatTurn] = Field(min_length=1)
     tools: Union[str, list[Any], None] = None
 
     def to_messages(self) -> list[Message]:
-        out = []
-        for turn in self.messages:
+        out: list[Message] = []
+        for number, turn in enumerate(self.messages):
             role = _OPENAI_ROLES.get(turn.role)
             if role is None:
                 raise ValueError(f"unknown role '{turn.role}'")
-            out.append(Message(role=role, content=turn.text()))
+            where = f"messages.{number}"
+            if turn.role in _CALL_ROLES:
+                _append(out, role, "", parse_calls(turn.text(), f"{where}.content: tool call"))
+            elif turn.tool_calls:
+                if role != "assistant":
+                    raise ToolFormatError(f"{where}.tool_calls: on a '{turn.role}' turn; only assistant turns call "
+                                          "tools")
+                calls = [one_call(call, f"{where}.tool_calls.{n}") for n, call in enumerate(turn.tool_calls)]
+                _append(out, role, turn.text(), calls)
+            else:
+                _append(out, role, turn.text(), None)
         return out
 
     def tools_json(self) -> str | None:
-        return _tools_json(self.tools)
+        return normalise_tools(self.tools)
 
 
 class _ShareGPTTurn(BaseModel):
@@ -126,7 +154,8 @@ _SHAREGPT_ROLES = {"human": "user", "user": "user", "gpt": "assistant", "assista
 
 
 class ShareGPTRow(_Shape):
-    """ShareGPT: `conversations` of {from, value}; function_call/observation map to assistant/tool."""
+    """ShareGPT: `conversations` of {from, value}; a `function_call` turn becomes an assistant turn
+    with `tool_calls`, an `observation` a `tool` turn; `tools` (often JSON text) a list of definitions."""
 
     conversations: list[_ShareGPTTurn] = Field(min_length=1)
     system: str | None = None
@@ -134,23 +163,18 @@ class ShareGPTRow(_Shape):
 
     def to_messages(self) -> list[Message]:
         out = [Message(role="system", content=self.system)] if self.system else []
-        for turn in self.conversations:
+        for number, turn in enumerate(self.conversations):
             role = _SHAREGPT_ROLES.get(turn.from_)
             if role is None:
                 raise ValueError(f"unknown 'from' value '{turn.from_}'")
-            out.append(Message(role=role, content=turn.value))
+            if turn.from_ == "function_call":
+                _append(out, role, "", parse_calls(turn.value, f"conversations.{number}.value: tool call"))
+            else:
+                _append(out, role, turn.value, None)
         return out
 
     def tools_json(self) -> str | None:
-        return _tools_json(self.tools)
-
-
-def _tools_json(tools: Union[str, list[Any], None]) -> str | None:
-    if tools is None or tools == "" or tools == []:
-        return None
-    if isinstance(tools, str):
-        return tools
-    return json.dumps(tools, ensure_ascii=False, sort_keys=True)
+        return normalise_tools(self.tools)
 
 
 SHAPES: dict[str, type[_Shape]] = {

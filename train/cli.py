@@ -18,26 +18,31 @@ import click
 
 from train.config import TrainConfig, TrainConfigError
 from train.errors import EXIT_BAD_INPUT, EXIT_FAILURE, TrainError
+from train.swift_args import swift_command
 
 FIELDS = TrainConfig.model_fields
 
 
-def _flag(name: str, type_: Any = None, is_flag: bool = False, help_: str | None = None):
-    """--name and --name-with-dashes for TrainConfig field `name`, default None, help shows the real default."""
-    spellings = [f"--{name}"] + ([f"--{name.replace('_', '-')}"] if "_" in name else [])
+def _flag(name: str, type_: Any = None, is_flag: bool = False, help_: str | None = None, aliases: tuple = ()):
+    """--name and --name-with-dashes (and any `aliases`) for TrainConfig field `name`, default None, help
+    shows the real default. A flag also has --no-name; `--name true|false` works too (train.swift_args)."""
+    words = [name, *aliases]
+    spellings = [f"--{w}" for w in words] + [f"--{w.replace('_', '-')}" for w in words if "_" in w]
     field = FIELDS[name]
     text = help_ or field.description or ""
     text = f"{text} [default: {field.default}]".strip()
     if is_flag:
-        return click.option(*spellings, name, is_flag=True, default=None, help=text)
+        return click.option(*(f"{s}/--no-{s[2:]}" for s in spellings), name, default=None, help=text)
     return click.option(*spellings, name, type=type_, default=None, help=text)
 
 
 TRAIN_FLAGS = [
-    _flag("model", str), _flag("train_type", click.Choice(["lora", "full"])),
+    _flag("model", str), _flag("train_type", click.Choice(["lora", "full"]), aliases=("tuner_type",)),
     _flag("lora_rank", int), _flag("lora_alpha", int), _flag("lora_dropout", float), _flag("target_modules", str),
     _flag("learning_rate", float), _flag("num_train_epochs", float), _flag("max_steps", int),
-    _flag("per_device_train_batch_size", int), _flag("gradient_accumulation_steps", int),
+    _flag("per_device_train_batch_size", int), _flag("per_device_eval_batch_size", int),
+    _flag("gradient_accumulation_steps", int), _flag("max_grad_norm", float), _flag("dataloader_num_workers", int),
+    _flag("torch_dtype", click.Choice(["bfloat16", "float16", "float32"])),
     _flag("max_length", int), _flag("output_dir", str), _flag("seed", int), _flag("system", str),
     _flag("template", click.Choice(["chatml", "gemma", "llama3"])),
     _flag("warmup_ratio", float), _flag("weight_decay", float), _flag("trust_remote_code", is_flag=True),
@@ -48,6 +53,19 @@ TRAIN_FLAGS = [
     _flag("logging_steps", int), _flag("resume", is_flag=True),
     click.option("--bf16/--no-bf16", "bf16", default=None, help="bf16 where supported [default: auto; fp32 on CPU]"),
 ]
+# ms-swift's way in: sources, identity and val share instead of a bundle (train.dataset_run).
+DATASET_FLAGS = [
+    click.option("--dataset", "dataset", multiple=True, help="build the bundle from these sources (files, folders, "
+                 "hub datasets, each optionally SOURCE#N) instead of naming BUNDLE; several may follow one --dataset"),
+    click.option("--model_name", "--model-name", "model_name", multiple=True,
+                 help="with --dataset: the identity's name, Chinese then English (one value: both)"),
+    click.option("--model_author", "--model-author", "model_author", multiple=True,
+                 help="with --dataset: the identity's author, Chinese then English (one value: both)"),
+    click.option("--split_dataset_ratio", "--split-dataset-ratio", "split_dataset_ratio", type=float, default=None,
+                 help="with --dataset: the share of records held out for validation [default: 0.1]"),
+]
+BOOLEAN_FLAGS = {name for name, field in FIELDS.items() if field.annotation in (bool, bool | None)}
+RunCommand = swift_command(BOOLEAN_FLAGS, joined={"target_modules"}, repeated={"dataset", "model_name", "model_author"})
 
 
 def _apply(options: list[Callable]) -> Callable:
@@ -97,19 +115,33 @@ def _one_line_errors(func: Callable) -> Callable:
     return wrapper
 
 
-@click.group()
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
 def main() -> None:
     """Fine-tune a chat model on a curated bundle (LoRA by default), then chat with or merge the result."""
 
 
-@main.command("run")
-@click.argument("bundle", type=click.Path())
-@_apply(TRAIN_FLAGS)
+@main.command("run", cls=RunCommand)
+@click.argument("bundle", type=click.Path(), required=False)
+@_apply(TRAIN_FLAGS + DATASET_FLAGS)
 @_one_line_errors
-def run_cmd(bundle: str, **flags: Any) -> None:
-    """Train on BUNDLE (a version dir, or an output root: newest version). Prints the adapter path last."""
+def run_cmd(bundle: str | None, dataset: tuple[str, ...], model_name: tuple[str, ...], model_author: tuple[str, ...],
+            split_dataset_ratio: float | None, **flags: Any) -> None:
+    """Train on BUNDLE (a version dir, or an output root: newest version), or on a bundle built from
+    --dataset sources beside the run. ms-swift's `swift sft` flags work as written. Prints the adapter path last."""
     from train.run import run_training
 
+    if (bundle is None) == (not dataset):
+        raise TrainError("give a BUNDLE folder or --dataset sources (not both)" if bundle else
+                         "give a BUNDLE folder, or --dataset sources to build one from")
+    if dataset:
+        from pathlib import Path
+
+        from train.dataset_run import RECIPE_NAME, build_dataset_bundle
+
+        flags["output_dir"] = flags.get("output_dir") or str(Path("output") / RECIPE_NAME)
+        bundle = str(build_dataset_bundle(dataset, model_name, model_author, split_dataset_ratio,
+                                          Path(flags["output_dir"]), lambda m: click.echo(m, err=True),
+                                          model=flags.get("model") or FIELDS["model"].default))
     adapter = run_training(bundle, flags)
     if int(os.environ.get("RANK", "0")) == 0:  # under torchrun, one path on stdout, not one per process
         click.echo(str(adapter))

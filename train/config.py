@@ -25,7 +25,7 @@ class TrainConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", protected_namespaces=())
 
     model: str = Field("Qwen/Qwen2.5-0.5B-Instruct", description="base model: local folder or hub id")
-    train_type: Literal["lora", "full"] = "lora"
+    train_type: Literal["lora", "full"] = Field("lora", description="also spelled --tuner_type (ms-swift 4)")
     lora_rank: int = Field(8, ge=1)
     lora_alpha: int = Field(32, ge=1)
     lora_dropout: float = Field(0.05, ge=0, lt=1)
@@ -34,6 +34,8 @@ class TrainConfig(BaseModel):
     num_train_epochs: float = Field(1.0, gt=0)
     max_steps: int = Field(-1, description="-1: derived from num_train_epochs")
     per_device_train_batch_size: int = Field(1, ge=1)
+    per_device_eval_batch_size: int | None = Field(None, ge=1, description="default: the train batch size")
+    max_grad_norm: float = Field(1.0, gt=0, description="gradients are clipped to this norm")
     gradient_accumulation_steps: int = Field(1, ge=1)
     max_length: int = Field(2048, ge=8)
     output_dir: str | None = Field(None, description="default: output/<recipe name>-<bundle version>")
@@ -55,6 +57,10 @@ class TrainConfig(BaseModel):
     early_stopping_patience: int | None = Field(None, ge=1, description="evaluations without val improvement")
     gradient_checkpointing: bool = False
     bf16: bool | None = Field(None, description="None: bf16 where the device supports it, fp32 on CPU")
+    torch_dtype: Literal["bfloat16", "float16", "float32"] | None = Field(
+        None, description="weights' dtype (ms-swift's spelling); bfloat16 is --bf16, float16 needs a GPU")
+    dataloader_num_workers: int = Field(0, ge=0, description="accepted for ms-swift command lines; records are "
+                                        "encoded once before training, so no loader workers run")
     quant: Literal["4bit"] | None = None
     logging_steps: int = Field(1, ge=1)
     resume: bool = Field(False, description="continue from the last complete checkpoint in output_dir; "

@@ -1,8 +1,8 @@
 """Turning a chat record into token ids and labels with the tokenizer's own chat template.
 
-Only assistant turns are learned: their content and the end-of-turn token that closes them (so the
-model learns to stop), in every assistant turn of a multi-turn record. Everything else (system,
-user, tool results, the `<|im_start|>assistant\\n` header) gets label -100.
+Only assistant turns are learned: their content, their tool calls and the end-of-turn token that
+closes them (so the model learns to stop), in every assistant turn of a multi-turn record. Everything
+else (system, user, tool definitions and results, the `<|im_start|>assistant\\n` header) gets label -100.
 
 The template is rendered prefix by prefix (as the conversation would be rendered at inference,
 with the generation prompt), which gives the character span of each assistant turn; the pieces are
@@ -36,9 +36,20 @@ class Encoded:
         return sum(1 for label in self.labels if label != IGNORE_INDEX)
 
 
-def record_messages(record: Record, system: str | None = None) -> list[dict[str, str]]:
+def message_dict(message) -> dict[str, Any]:
+    """One turn as chat templates take it: tool calls with their arguments as a dict (the form
+    transformers documents; Qwen2.5's template writes them with `tojson`)."""
+    out: dict[str, Any] = {"role": message.role, "content": message.content}
+    if message.tool_calls:
+        out["tool_calls"] = [{"type": "function", "function": {"name": call.function.name,
+                                                               "arguments": json.loads(call.function.arguments)}}
+                             for call in message.tool_calls]
+    return out
+
+
+def record_messages(record: Record, system: str | None = None) -> list[dict[str, Any]]:
     """The record's turns as plain dicts; `system` replaces the record's system prompt (or adds one)."""
-    messages = [{"role": m.role, "content": m.content} for m in record.messages]
+    messages = [message_dict(m) for m in record.messages]
     if system is not None:
         if messages and messages[0]["role"] == "system":
             messages[0] = {"role": "system", "content": system}
@@ -48,10 +59,8 @@ def record_messages(record: Record, system: str | None = None) -> list[dict[str,
 
 
 def record_tools(record: Record) -> list[dict[str, Any]] | None:
-    if not record.tools:
-        return None
-    tools = json.loads(record.tools)
-    return tools if isinstance(tools, list) else [tools]
+    """The tool definitions for the template's `tools=`, None when the record has none."""
+    return record.tool_list() or None
 
 
 def render(tokenizer, messages: list[dict], tools=None, add_generation_prompt: bool = False) -> str:

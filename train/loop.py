@@ -2,7 +2,8 @@
 
 One optimizer step = `gradient_accumulation_steps` micro-batches. The loss is the mean over every
 assistant token in the step (across micro-batches and processes), not a mean of per-batch means,
-so short and long answers weigh the same whatever the batching. Gradients are clipped at 1.0.
+so short and long answers weigh the same whatever the batching. Gradients are clipped at
+--max_grad_norm (1.0).
 
 Test hook: with CURATUNE_TRAIN_CRASH_AFTER_STEP=N in the environment the process exits abruptly
 (os._exit) right after step N is done and checkpointed, to exercise `--resume`.
@@ -193,6 +194,7 @@ def train_loop(model, cfg: TrainConfig, train_examples: list[Example], val_examp
     """Train `model` in place; returns how far it got and the last losses."""
     stream = BatchStream(train_examples, cfg.per_device_train_batch_size, cfg.seed, dist.rank, dist.world)
     accum = cfg.gradient_accumulation_steps
+    eval_batch = cfg.per_device_eval_batch_size or cfg.per_device_train_batch_size
     total_steps = total_steps_for(cfg, stream.batches_per_epoch)
     optimizer, scheduler = build_optimizer(model, cfg, total_steps)
 
@@ -236,7 +238,7 @@ def train_loop(model, cfg: TrainConfig, train_examples: list[Example], val_examp
                     summed = token_loss_sum(ddp_model, batch)
                     (summed * dist.world / max(targets, 1)).backward()
                 loss_sum += float(summed.detach())
-            torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], 1.0)
+            torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], cfg.max_grad_norm)
             lr = scheduler.get_last_lr()[0]
             optimizer.step()
             scheduler.step()
@@ -253,7 +255,7 @@ def train_loop(model, cfg: TrainConfig, train_examples: list[Example], val_examp
             progress.update(done, loss=loss, lr=lr, tokens_per_s=tokens_per_s)
 
             if val_examples and cfg.eval_steps and done % cfg.eval_steps == 0 and done < total_steps:
-                val = evaluate(model, val_examples, cfg.per_device_train_batch_size, pad_id, device, dist)
+                val = evaluate(model, val_examples, eval_batch, pad_id, device, dist)
                 result.val_loss = val
                 run_log.write(done, val_loss=val)
                 progress.note(f"step {done}: val loss {val:.4f}")
@@ -288,7 +290,7 @@ def train_loop(model, cfg: TrainConfig, train_examples: list[Example], val_examp
             result.val_loss = best_val
             log(f"early stopping: restored the weights with the best val loss ({best_val:.4f})")
         elif val_examples and not result.stopped_early:
-            result.val_loss = evaluate(model, val_examples, cfg.per_device_train_batch_size, pad_id, device, dist)
+            result.val_loss = evaluate(model, val_examples, eval_batch, pad_id, device, dist)
             run_log.write(result.steps, val_loss=result.val_loss)
             if result.val_loss is not None and (best_val is None or result.val_loss < best_val):
                 result.best_val_loss = result.val_loss

@@ -25,6 +25,7 @@ import torch
 from train.config import TrainConfig
 from schemas.bundle import sha256_file
 from train.errors import TrainError, short_reason
+from train.hub_probe import probe_hub_model
 from train.model_checks import (REMOTE_CODE_HINT, check_model_folder, check_tokenizer_files, pickle_allowed,
                                 remote_code_allowed)
 
@@ -117,11 +118,22 @@ def pick_device() -> torch.device:
     return torch.device("cpu")
 
 
-def pick_dtype(device: torch.device, bf16: bool | None) -> torch.dtype:
-    """bf16 only where the device really supports it; fp32 on CPU."""
+def pick_dtype(device: torch.device, bf16: bool | None, torch_dtype: str | None = None) -> torch.dtype:
+    """bf16 only where the device really supports it; fp32 on CPU. `torch_dtype` (ms-swift's flag)
+    names the same choice: bfloat16 is bf16, float32 is fp32, float16 loads half weights on a GPU."""
+    if torch_dtype is not None:
+        wanted_bf16 = torch_dtype == "bfloat16"
+        if bf16 is not None and bf16 != wanted_bf16:
+            raise TrainError(f"--torch_dtype {torch_dtype} and --bf16 {str(bf16).lower()} disagree; give one of them")
+        if torch_dtype == "float16":
+            if device.type != "cuda":
+                raise TrainError("--torch_dtype float16 needs a GPU; this device trains in float32")
+            return torch.float16
+        bf16 = wanted_bf16
     supported = device.type == "cuda" and torch.cuda.is_bf16_supported()
     if bf16 and not supported:
-        raise TrainError("--bf16 needs a GPU with bf16 support; this device trains in fp32")
+        flag = "--torch_dtype bfloat16" if torch_dtype else "--bf16"
+        raise TrainError(f"{flag} needs a GPU with bf16 support; this device trains in fp32")
     return torch.bfloat16 if supported and bf16 is not False else torch.float32
 
 
@@ -162,6 +174,7 @@ def load_tokenizer(name: str, trust_remote_code: bool | None = None, template: s
     if not is_gguf(name):
         check_model_folder(name, trust, weights=False)
         check_tokenizer_files(name)
+    probe_hub_model(name)
     try:
         tokenizer = AutoTokenizer.from_pretrained(name, trust_remote_code=trust)
     except Exception as exc:  # noqa: BLE001 - any loading failure is reported as one line
@@ -221,6 +234,7 @@ def load_model(name: str, dtype: torch.dtype = torch.float32, trust_remote_code:
     folder = Path(name).expanduser()
     if not pickle_ok or (folder.is_dir() and any(folder.glob("*.safetensors"))):
         kwargs["use_safetensors"] = True  # a hub repo without safetensors is refused by transformers
+    probe_hub_model(name)
     try:
         model = AutoModelForCausalLM.from_pretrained(name, **kwargs)
     except Exception as exc:  # noqa: BLE001

@@ -86,7 +86,8 @@ def check_output_dir(output_dir: Path) -> None:
 
 def save_final(model, tokenizer, cfg: TrainConfig, model_path: str, output_dir: Path, bundle,
                result: LoopResult) -> Path:
-    """OUTPUT_DIR/adapter (LoRA) or OUTPUT_DIR/model (full), with tokenizer and curatune_train.json."""
+    """OUTPUT_DIR/adapter (LoRA) or OUTPUT_DIR/model (full), with tokenizer and curatune_train.json; with
+    trained marker rows (--template) also OUTPUT_DIR/adapter_plain, the same adapter as LoRA tensors only."""
     target = output_dir / ("adapter" if cfg.train_type == "lora" else "model")
     target.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(target, safe_serialization=True)
@@ -105,6 +106,10 @@ def save_final(model, tokenizer, cfg: TrainConfig, model_path: str, output_dir: 
         "stopped_early": result.stopped_early,
     }
     (target / RUN_INFO).write_text(json.dumps(info, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    if cfg.train_type == "lora":  # trained marker rows: a plain-LoRA copy for vLLM and llama.cpp as well
+        from train.plain_adapter import write_plain_adapter
+
+        write_plain_adapter(target, output_dir / "adapter_plain")
     return target
 
 
@@ -124,7 +129,7 @@ def run_training(bundle_path: str | Path, explicit: dict[str, Any] | None = None
 
     seed_everything(cfg.seed)
     device = pick_device()
-    dtype = pick_dtype(device, cfg.bf16)
+    dtype = pick_dtype(device, cfg.bf16, cfg.torch_dtype)
     model_path = resolve_model_name(cfg.model, say)
     tokenizer = load_tokenizer(model_path, cfg.trust_remote_code, cfg.template, say)
     model = load_model(model_path, dtype, cfg.trust_remote_code, cfg.quant, device, allow_pickle=cfg.allow_pickle)
@@ -135,6 +140,9 @@ def run_training(bundle_path: str | Path, explicit: dict[str, Any] | None = None
     if trainable_tokens:
         say(f"template: training the embedding rows of its markers {trainable_tokens}")
     model = prepare_for_training(model, cfg, trainable_tokens)
+    if cfg.train_type == "lora":  # others load the adapter from anywhere: name the base absolutely (or its hub id)
+        for adapter_config in model.peft_config.values():
+            adapter_config.base_model_name_or_path = base_model_location(model_path) or cfg.model
     trainable, total = parameter_counts(model)
     say(describe_config(cfg, trainable, total))
 
