@@ -29,7 +29,7 @@ from curate.identity import render_identity
 from curate.mix import check_band, choose_general
 from curate.paths import expand, inside
 from curate.prepare import (ChunkResult, Prepared, Settings, SourceContext, filter_records, init_worker, ordered_map,
-                            prepare_rows, tokenizer_path)
+                            prepare_rows, tokenizer_path, warm_filters)
 from curate.raw_row import SourceError
 from curate.sinks import STAGES, Counts, RejectSink
 from curate.sources import read_source, read_source_batches
@@ -173,6 +173,7 @@ def _build_into(staging: Path, recipe: Recipe, *, strict: bool, workers: int | N
     pool = None
     if use_pool:
         processes = workers or os.cpu_count() or 1
+        warm_filters(recipe)  # language models load once, here, and the forked workers share them
         pool = multiprocessing.get_context("fork").Pool(processes, init_worker, (settings,))
         log(f"{total_rows} rows to read in {processes} worker processes")
     try:

@@ -101,6 +101,13 @@ def init_worker(settings: Settings) -> None:
     _WORKER_FILTERS = settings.filters()
 
 
+def warm_filters(recipe: Recipe) -> None:
+    """Load the language models in the parent before the workers fork, so they share one copy
+    instead of each loading its own (half a second and ~70 MB a worker)."""
+    if _WORKER_FILTERS is not None and any(source.languages for source in recipe.sources):
+        _WORKER_FILTERS[1].warm()
+
+
 def _reject(record: Record, stage: str, reason: str, message: str) -> Reject:
     return Reject(source=record.meta.source, line=record.meta.line, stage=stage, reason=reason,
                   message=message, raw=record.to_json_dict(), id=record.meta.id, kind=record.meta.kind,

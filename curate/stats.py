@@ -111,12 +111,15 @@ def _rejects_figures(inputs: Inputs) -> dict[str, Any]:
     """Stage and reason counts from the manifest; near-dup clusters and line counts from rejects.jsonl."""
     file_counts: dict[str, Counter] = defaultdict(Counter)
     clusters: Counter = Counter()
+    by_language: dict[str, dict[str, Counter]] = {}
     lines = 0
     for reject in inputs.rejects():
         lines += 1
         file_counts[reject.get("stage") or "unknown"][reject.get("reason") or "unknown"] += 1
         if reject.get("reason") == "near_duplicate" and reject.get("duplicate_of"):
             clusters[reject["duplicate_of"]] += 1
+        if reject.get("stage") == "language":
+            _count_language_drop(by_language, reject)
     if inputs.manifest is not None:
         by_stage = {s.name: {"in": s.records_in, "out": s.records_out, "rejected": s.rejected,
                              "reasons": _sorted(s.reasons)} for s in inputs.manifest.stages}
@@ -138,6 +141,8 @@ def _rejects_figures(inputs: Inputs) -> dict[str, Any]:
         "stage_order": stage_order,
         "by_stage": {k: by_stage[k] for k in sorted(by_stage)},
         "by_reason": _sorted(by_reason),
+        "language_by_source": {src: {"rejected": sum(c["reasons"].values()), "reasons": _sorted(c["reasons"]),
+                                     "languages": _sorted(c["languages"])} for src, c in sorted(by_language.items())},
         "duplicates": {
             "exact": by_reason.get("exact_duplicate", 0),
             "near": by_reason.get("near_duplicate", 0),
@@ -145,6 +150,14 @@ def _rejects_figures(inputs: Inputs) -> dict[str, Any]:
             "largest_clusters": [{"kept": kept, "removed": n} for kept, n in largest],
         },
     }
+
+
+def _count_language_drop(by_language: dict[str, dict[str, Counter]], reject: dict) -> None:
+    """Per source: records the language filter dropped, by reason and by the language detected."""
+    entry = by_language.setdefault(str(reject.get("source") or "unknown"),
+                                   {"reasons": Counter(), "languages": Counter()})
+    entry["reasons"][str(reject.get("reason") or "unknown")] += 1
+    entry["languages"][str(reject.get("lang") or "unknown")] += 1
 
 
 def _ratio_figures(inputs: Inputs, acc: StatsPass) -> dict[str, Any]:

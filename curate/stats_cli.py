@@ -51,7 +51,7 @@ def _signed(value: Any) -> str:
 IDENTITY_WARNINGS = ("identity_language_imbalance", "few_name_answers", "few_author_answers",
                      "name_question_author_answer", "few_identity", "identity_language_missing", "val_without_identity")
 COUNT_ORDER = ("read", "kept", "rejected", "train", "val", "mixed_out", "sampled_out")
-TEXT_COLUMNS = {"kinds", "reasons", "name", "author", "requested", "allowed band", "percentile"}
+TEXT_COLUMNS = {"kinds", "reasons", "languages", "name", "author", "requested", "allowed band", "percentile"}
 
 
 def _table(title: str, columns: list[str]) -> Table:
@@ -129,6 +129,13 @@ def print_stats(stats: dict[str, Any], console: Console) -> None:
         rejects.add_row(esc(stage), _n(s["in"]), _n(s["out"]), _n(s["rejected"]),
                         esc(", ".join(f"{k} {v:,}" for k, v in s["reasons"].items())))
     console.print(rejects)
+    drops = stats["rejects"].get("language_by_source") or {}
+    if drops:
+        table = _table("Dropped by the language filter, per source", ["source", "dropped", "reasons", "languages"])
+        for src, per in drops.items():
+            table.add_row(esc(src), _n(per["rejected"]), esc(", ".join(f"{k} {v:,}" for k, v in per["reasons"].items())),
+                          esc(", ".join(f"{k} {v:,}" for k, v in per["languages"].items())))
+        console.print(table)
     d = stats["duplicates"]
     console.print(f"rejected by filters {_n(stats['rejects']['total'])}, "
                   f"left out by the mix {_n(stats['rejects']['mixed_out'])}")

@@ -22,6 +22,7 @@ class Reject(BaseModel):
     id: str | None = None
     kind: str | None = None
     duplicate_of: str | None = None
+    lang: str | None = Field(None, description="language stage: the language detected")
 
 
 class SourceStats(BaseModel):

@@ -133,7 +133,10 @@ class LengthConfig(_Strict):
 
 class LanguageConfig(_Strict):
     backend: Literal["fasttext", "langdetect"] = "fasttext"
-    min_chars: int = Field(default=10, ge=0, description="texts shorter than this are not judged")
+    min_chars: int = Field(default=10, ge=0, description="Latin-script texts shorter than this are not judged")
+    unsure: Literal["model", "reject"] = Field(
+        default="model", description="text the backend is unsure of: settle it with the word-frequency model "
+        "(rejecting what that cannot settle), or reject it at once; rejects say 'language_unsure'")
 
 
 class FilterConfig(_Strict):

@@ -14,6 +14,8 @@ from curate.stats_inputs import Inputs
 PER_REASON = 3
 PER_CLUSTER = 5
 MAX_REASONS = 40
+PER_SOURCE = 3  # language rejects shown per source
+MAX_SOURCES = 40
 RAW_CHARS = 600
 
 
@@ -40,17 +42,23 @@ def record_text(record: dict) -> str:
 
 
 def collect_examples(inputs: Inputs, stats: dict[str, Any]) -> dict[str, Any]:
-    """{'rejects': {reason: [example, ...]}, 'clusters': [{kept, removed, removed_total}, ...]}."""
+    """{'rejects': {reason: [example, ...]}, 'clusters': [{kept, removed, removed_total}, ...],
+    'language_by_source': {source: [example, ...]}} (what the language filter dropped from each source)."""
     wanted = {c["kept"]: c["removed"] for c in stats["duplicates"]["largest_clusters"]}
     by_reason: dict[str, list[dict]] = defaultdict(list)
+    by_source: dict[str, list[dict]] = defaultdict(list)
     removed: dict[str, list[dict]] = defaultdict(list)
     for reject in inputs.rejects():
         reason = reject.get("reason") or "unknown"
         example = {"id": reject.get("id"), "source": reject.get("source"), "line": reject.get("line"),
                    "stage": reject.get("stage"), "message": truncate(reject.get("message") or "", 300),
-                   "raw": raw_text(reject.get("raw"))}
+                   "raw": raw_text(reject.get("raw")), "reason": reason}
         if len(by_reason[reason]) < PER_REASON and (reason in by_reason or len(by_reason) < MAX_REASONS):
             by_reason[reason].append(example)
+        source = str(reject.get("source") or "unknown")
+        if reject.get("stage") == "language" and len(by_source[source]) < PER_SOURCE and (
+                source in by_source or len(by_source) < MAX_SOURCES):
+            by_source[source].append(example)
         twin = reject.get("duplicate_of")
         if reason == "near_duplicate" and twin in wanted and len(removed[twin]) < PER_CLUSTER:
             removed[twin].append(example)
@@ -68,4 +76,5 @@ def collect_examples(inputs: Inputs, stats: dict[str, Any]) -> dict[str, Any]:
     clusters = [{"kept": kept.get(rid, {"id": rid, "split": None, "text": "(kept record not found)"}),
                  "removed": removed.get(rid, []), "removed_total": n}
                 for rid, n in wanted.items()]
-    return {"rejects": {r: by_reason[r] for r in sorted(by_reason)}, "clusters": clusters}
+    return {"rejects": {r: by_reason[r] for r in sorted(by_reason)}, "clusters": clusters,
+            "language_by_source": {src: by_source[src] for src in sorted(by_source)}}

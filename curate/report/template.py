@@ -224,6 +224,29 @@ footer { color:var(--muted); font-size:12px; text-align:center; padding:10px; }
       {{ charts.reasons }}
     </div>
   </div>
+  {% set lang_drops = s.rejects.get("language_by_source") or {} %}
+  {% if lang_drops %}
+  <h3>Dropped by the language filter, per source</h3>
+  <table>
+    <thead><tr><th class="l">source</th><th>dropped</th><th class="l">reasons</th><th class="l">languages detected</th></tr></thead>
+    <tbody>
+    {% for src, d in lang_drops.items() %}
+      <tr><td class="l">{{ src }}</td><td>{{ fig("rejects", "language_by_source", src, "rejected") }}</td>
+        <td class="l">{% for r, n in d.reasons.items() %}{{ r }} {{ fmt(n) }}{% if not loop.last %}, {% endif %}{% endfor %}</td>
+        <td class="l">{% for l, n in d.languages.items() %}{{ l }} {{ fmt(n) }}{% if not loop.last %}, {% endif %}{% endfor %}</td></tr>
+    {% endfor %}
+    </tbody>
+  </table>
+  {% for src, items in (ex.get("language_by_source") or {}).items() %}
+    <h3>{{ src }} <span class="muted">(first {{ items | length }} of {{ fmt(lang_drops[src].rejected if src in lang_drops else items | length) }} dropped by language)</span></h3>
+    {% for e in items %}
+    <div class="example">
+      <div class="head">{{ e.reason }}{% if e.line %} · line {{ e.line }}{% endif %}{% if e.id %} · id {{ e.id }}{% endif %} — {{ e.message }}</div>
+      <pre>{{ e.raw }}</pre>
+    </div>
+    {% endfor %}
+  {% endfor %}
+  {% endif %}
   {% if ex.rejects %}
   <h3>Examples (first few per reason, raw as read, truncated)</h3>
   {% for reason, items in ex.rejects.items() %}
