@@ -155,3 +155,22 @@ def qwen_tokenizer():
     tokenizer.chat_template = chatml_template(QWEN25_DEFAULT_SYSTEM)
     assert tokenizer.convert_tokens_to_ids(["<|endoftext|>", "<|im_start|>", "<|im_end|>"]) == [151643, 151644, 151645]
     return tokenizer
+
+
+@pytest.fixture(scope="session")
+def serve_adapters(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Two tiny adapters, `grace` and `bluebird`, each trained (with --template chatml, so with peft trainable
+    tokens) until it answers tests.serve_support.QUESTION with its own memorised identity."""
+    from tests.serve_support import IDENTITIES, train_identity_adapter
+
+    root = tmp_path_factory.mktemp("serve-runs")
+    return {name: train_identity_adapter(tiny_model, root, name, answer) for name, answer in IDENTITIES.items()}
+
+
+@pytest.fixture(scope="session")
+def serve_process(serve_adapters: dict[str, Path], tmp_path_factory: pytest.TempPathFactory):
+    """`train serve` on both serve_adapters, a child process on 127.0.0.1 (free port), stopped at the end."""
+    from tests.serve_support import ServeProcess
+
+    with ServeProcess([str(path) for path in serve_adapters.values()], tmp_path_factory.mktemp("serve")) as server:
+        yield server

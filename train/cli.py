@@ -219,5 +219,47 @@ def merge_cmd(adapter: str, output_dir: str, model: str | None, trust_remote_cod
     click.echo(str(merge_adapter(adapter, output_dir, model, trust_remote_code, allow_pickle)))
 
 
+@main.command("serve")
+@click.argument("adapters", nargs=-1, type=click.Path())
+@click.option("--model", default=None, help="base model, if it moved since training (or the only model served)")
+@click.option("--host", default="127.0.0.1", show_default=True, help="address to listen on; 0.0.0.0 opens it to the "
+              "network, without authentication")
+@click.option("--port", type=int, default=8000, show_default=True, help="0: any free port")
+@click.option("--max_batch", "--max-batch", "max_batch", type=click.IntRange(1, 256), default=16, show_default=True,
+              help="answers generated at once (rows of one batch)")
+@click.option("--max_queue", "--max-queue", "max_queue", type=click.IntRange(0, 10_000), default=64,
+              show_default=True, help="requests waiting beyond those; more get 429")
+@click.option("--max_tokens_limit", "--max-tokens-limit", "max_tokens_limit", type=click.IntRange(1), default=1024,
+              show_default=True, help="the most max_tokens a request may ask for")
+@click.option("--max_prompt_tokens", "--max-prompt-tokens", "max_prompt_tokens", type=click.IntRange(1),
+              default=4096, show_default=True, help="longer conversations get 400")
+@click.option("--max_body_kb", "--max-body-kb", "max_body_kb", type=click.IntRange(1), default=1024,
+              show_default=True, help="larger request bodies get 413")
+@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=300.0, show_default=True,
+              help="seconds a request may take, waiting included")
+@_apply(LOAD_FLAGS)
+@_one_line_errors
+def serve_cmd(adapters: tuple[str, ...], model: str | None, host: str, port: int, max_batch: int, max_queue: int,
+              max_tokens_limit: int, max_prompt_tokens: int, max_body_kb: int, timeout: float,
+              trust_remote_code: bool, allow_pickle: bool) -> None:
+    """Serve ADAPTERS (folders `train run` printed, PATH or NAME=PATH) on their one base model: an
+    OpenAI-compatible API (/v1/chat/completions, /v1/models), /chat, /health and a chat page at /."""
+    from train.serve import require_serve_extra
+
+    require_serve_extra()
+    from train.serve.adapters import load_served, parse_specs
+    from train.serve.batcher import Limits
+    from train.serve.protocol import ApiLimits
+    from train.serve.server import serve_forever
+
+    served = load_served(parse_specs(adapters), model, trust_remote_code, allow_pickle,
+                         log=lambda message: click.echo(message, err=True))
+    limits = Limits(max_batch=max_batch, max_queue=max_queue, context=served.context)
+    api = ApiLimits(max_tokens=max_tokens_limit, default_max_tokens=min(256, max_tokens_limit),
+                    max_prompt_tokens=max_prompt_tokens, max_body_bytes=max_body_kb * 1024, timeout_s=timeout)
+    serve_forever(served, host, port, limits, api, announce=lambda line: click.echo(line),
+                  log=lambda message: click.echo(message, err=True))
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

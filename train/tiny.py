@@ -95,3 +95,43 @@ def build_tiny_model(out_dir: str | Path, extra_text: Iterable[str] = (), projec
     model.save_pretrained(out_dir, safe_serialization=True)
     tokenizer.save_pretrained(out_dir)
     return out_dir
+
+
+def build_random_adapter(model_dir: str | Path, out_dir: str | Path, seed: int = 0, rank: int = 8,
+                         template: str | None = None, scale: float = 0.02) -> Path:
+    """An untrained LoRA adapter folder on `model_dir`, saved the way `train run` saves one (adapter weights,
+    tokenizer, curatune_train.json): for tests and benchmarks of serving, where only shapes matter.
+
+    LoRA's B matrices get random values (peft starts them at zero, which would make every adapter the
+    base model); with `template`, the template's marker rows are trainable tokens as in a real run.
+    """
+    import json
+    import warnings
+
+    import torch
+    from peft import LoraConfig, get_peft_model
+
+    from train.config import TrainConfig
+    from train.model import load_model, load_tokenizer, template_token_ids
+
+    out_dir = Path(out_dir)
+    tokenizer = load_tokenizer(str(model_dir), template=template)
+    model = load_model(str(model_dir))
+    torch.manual_seed(seed)
+    tokens = template_token_ids(tokenizer)
+    lora = LoraConfig(r=rank, lora_alpha=2 * rank, target_modules="all-linear", task_type="CAUSAL_LM",
+                      lora_dropout=0.0, trainable_token_indices=tokens or None)
+    with warnings.catch_warnings():  # peft still calls transformers' deprecated is_gradient_checkpointing
+        warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+        peft_model = get_peft_model(model, lora)
+    with torch.no_grad():
+        for name, param in peft_model.named_parameters():
+            if "lora_B" in name or "trainable_tokens_delta" in name:
+                param.add_(torch.randn_like(param) * scale)
+    peft_model.save_pretrained(out_dir, safe_serialization=True)
+    tokenizer.save_pretrained(out_dir)
+    cfg = TrainConfig(model=str(model_dir), template=template, lora_rank=rank, lora_alpha=2 * rank)
+    info = {"config": cfg.model_dump(), "train_type": "lora", "base_model": str(model_dir),
+            "base_model_path": str(Path(model_dir).resolve()), "bundle": None, "steps": 0}
+    (out_dir / "curatune_train.json").write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
+    return out_dir
