@@ -4,7 +4,7 @@ Flags are spelled like ms-swift (--lora_rank) and also accepted dashed (--lora-r
 unset stay None so the recipe's `train:` section can fill them before the built-in defaults.
 
 --trust_remote_code (run a model folder's own code) and --allow_pickle (load pickle weights) exist
-on run, chat, eval and merge and are the only way to turn either on. Errors exit 2 for bad input
+on run, chat, eval, merge and serve and are the only way to turn either on. Errors exit 2 for bad input
 (bundle, model or adapter folder, setting) and 1 for a failure while running (disk, memory).
 """
 from __future__ import annotations
