@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, Iterator, Literal
 
 from curate.paths import label_for
-from curate.raw_row import RawRow, SourceError, json_safe
+from curate.raw_row import RawRow, SourceError, SourceRead, json_safe
 
 HUB_PREFIX = "hf:"
 _HUB_ID = re.compile(r"^(?P<repo>[A-Za-z0-9][\w.-]*/[\w.-]+)(?::(?P<config>[\w.-]+))?(?:@(?P<split>[\w.-]+))?$")
@@ -179,8 +179,6 @@ def _hash_folder(folder: Path, base: Path) -> dict[str, str]:
 
 def read_dataset(ref: DatasetRef, pattern: str, sample: int | None, base: Path, seed: int):
     """Like curate.sources.read_source: (SourceRead, rows), `#N` sampled with the same seed rule."""
-    from curate.sources import SourceRead
-
     dataset = open_dataset(ref)
     out = SourceRead(total=len(dataset))
     out.files = _hash_folder(ref.path, base) if ref.path else {ref.label: f"fingerprint:{dataset._fingerprint}"}

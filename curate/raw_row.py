@@ -1,4 +1,5 @@
-"""One input row as read (RawRow), and the JSON value checks every text format shares.
+"""One input row as read (RawRow), what reading a source found (SourceRead), and the JSON value
+checks every text format shares.
 
 A row carries its file and physical line from the moment it is read, so every record and every
 reject can say where it came from; a row that cannot be parsed is a RawRow with an error, never an
@@ -9,12 +10,22 @@ from __future__ import annotations
 import json
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Iterator
 
 
 class SourceError(ValueError):
     """A source that cannot be read at all (missing file, unknown format)."""
+
+
+@dataclass
+class SourceRead:
+    """What reading a source found, for the manifest: its files with their sha256, and counts."""
+
+    files: dict[str, str] = field(default_factory=dict)  # file label -> sha256
+    total: int = 0
+    sampled_out: int = 0
+    note: str | None = None
 
 
 @dataclass(slots=True)

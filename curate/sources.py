@@ -9,26 +9,17 @@ from __future__ import annotations
 
 import hashlib
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
 from curate.dataset_sources import dataset_ref, read_dataset
 from curate.paths import expand, label_for
-from curate.raw_row import RawRow, SourceError
+from curate.raw_row import RawRow, SourceError, SourceRead  # SourceRead lives there: curate.dataset_sources fills one too
 from curate.readers import read_csv, read_json, read_parquet
+from curate.shapes import rows_to_records  # one way: curate.shapes never imports this module
 
 SUPPORTED = (".jsonl", ".json", ".csv", ".parquet")
-
-
-@dataclass
-class SourceRead:
-    """What reading a source found, for the manifest: its files with their sha256, and counts."""
-
-    files: dict[str, str] = field(default_factory=dict)  # file label -> sha256
-    total: int = 0
-    sampled_out: int = 0
-    note: str | None = None
 
 
 def sha256_bytes(data: bytes) -> str:
@@ -193,8 +184,6 @@ def _batched(rows: Iterator[RawRow], size: int) -> Iterator[list[RawRow]]:
 
 def load_file(path: Path):
     """Records and rejects of one source file, shape detected per row (for `curate stats FILE`)."""
-    from curate.shapes import rows_to_records
-
     path = Path(path)
     digest, rows = read_file(path, path.as_posix())
     return rows_to_records(rows, kind="general")
