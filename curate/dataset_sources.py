@@ -15,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
-import random
 import re
 import tempfile
 from dataclasses import dataclass
@@ -182,13 +181,7 @@ def read_dataset(ref: DatasetRef, pattern: str, sample: int | None, base: Path, 
     dataset = open_dataset(ref)
     out = SourceRead(total=len(dataset))
     out.files = _hash_folder(ref.path, base) if ref.path else {ref.label: f"fingerprint:{dataset._fingerprint}"}
-    chosen: list[int] | None = None
-    if sample is not None:
-        if sample >= out.total:
-            out.note = f"asked for {sample} records, the source has {out.total}: took all of them"
-        else:
-            chosen = sorted(random.Random(f"{seed}:{pattern}").sample(range(out.total), sample))
-            out.sampled_out = out.total - sample
+    chosen = out.sample(sample, seed, pattern)
 
     def rows() -> Iterator[RawRow]:
         picked = dataset if chosen is None else dataset.select(chosen)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import random
 import re
 from dataclasses import dataclass, field
 from typing import Any, Iterator
@@ -26,6 +27,17 @@ class SourceRead:
     total: int = 0
     sampled_out: int = 0
     note: str | None = None
+
+    def sample(self, wanted: int | None, seed: int, pattern: str) -> list[int] | None:
+        """The 0-based positions `#N` keeps, sorted (None: all of them), seeded by the recipe's seed and
+        the source's pattern so that a source samples the same rows wherever it sits in the recipe."""
+        if wanted is None:
+            return None
+        if wanted >= self.total:
+            self.note = f"asked for {wanted} records, the source has {self.total}: took all of them"
+            return None
+        self.sampled_out = self.total - wanted
+        return sorted(random.Random(f"{seed}:{pattern}").sample(range(self.total), wanted))
 
 
 @dataclass(slots=True)

@@ -8,7 +8,6 @@ sampling happens here, seeded. Paths and globs resolve through curate.paths.
 from __future__ import annotations
 
 import hashlib
-import random
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
@@ -130,13 +129,8 @@ def read_source(pattern: str, sample: int | None, base: Path, seed: int) -> tupl
             loaded.append((path, label, rows, len(rows)))
         out.files[label] = digest
     out.total = sum(count for *_, count in loaded)
-    chosen: set[int] | None = None
-    if sample is not None:
-        if sample >= out.total:
-            out.note = f"asked for {sample} records, the source has {out.total}: took all of them"
-        else:
-            chosen = set(random.Random(f"{seed}:{pattern}").sample(range(out.total), sample))
-            out.sampled_out = out.total - sample
+    positions = out.sample(sample, seed, pattern)
+    chosen = None if positions is None else set(positions)
 
     def rows() -> Iterator[RawRow]:
         offset = 0
