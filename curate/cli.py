@@ -61,7 +61,8 @@ def build_command(recipe: Path, output: Path | None, data_roots: tuple[Path, ...
     Exit status 2: a bad recipe or input (one line names the file and key); 1: the build failed.
     """
     try:
-        result = build(load_recipe(recipe, data_roots), output, strict=strict, workers=workers, log=_log)
+        result = build(load_recipe(recipe, data_roots), output, strict=strict, workers=workers, log=_log,
+                       progress=None)
     except CLEAN_ERRORS as exc:
         raise InputError(_one_line(str(exc))) from None
     except OSError as exc:  # disk full, permissions: the build failed, the input may be fine

@@ -98,7 +98,7 @@ def generated_project(tmp: Path) -> Path:
 
 def with_a_large_source(recipe: Path, rows: int = 20_000) -> Path:
     """The generated recipe plus one general source big enough that `--workers 2` reads it in a
-    worker pool (curate.pipeline.PARALLEL_FROM rows), so the pool's output order is pinned too."""
+    worker pool (curate.stage_read.PARALLEL_FROM rows), so the pool's output order is pinned too."""
     write_jsonl(recipe.parent / "general" / "large.jsonl", general_rows("en", rows, start=1000))
     data = yaml.safe_load(recipe.read_text(encoding="utf-8"))
     data["sources"].append({"path": "general/large.jsonl", "kind": "general", "languages": ["en"]})

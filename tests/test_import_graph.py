@@ -97,7 +97,7 @@ def _edges_within(graph: dict[str, set[str]], component: list[str]) -> str:
 
 def test_the_graph_is_read():
     graph = import_graph()
-    assert "curate.sources" in graph["curate.pipeline"]
+    assert "curate.sources" in graph["curate.stage_read"]
     assert "curate.raw_row" in graph["curate.dataset_sources"]
     assert "schemas.record" in graph["schemas"]
 
