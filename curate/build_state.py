@@ -11,7 +11,8 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 
-from curate.prepare import ChunkResult, Prepared, Settings, SourceContext
+from curate.kept_store import KeptStore
+from curate.prepare import ChunkResult, Settings, SourceContext
 from curate.progress import Progress
 from curate.sinks import Counts, RejectSink
 from schemas.manifest import FileEntry, Manifest, SourceStats
@@ -37,16 +38,18 @@ class BuildState:
     counts: Counts
     sink: RejectSink
     settings: Settings
+    store: KeptStore
     source_stats: dict[int, SourceStats] = field(default_factory=dict)
     identity_info: dict | None = None
     identity_rows: list = field(default_factory=list)  # rendered identity records and rejects
     sources: list[OpenSource] = field(default_factory=list)
-    kept: list[Prepared] = field(default_factory=list)  # in priority order once `order` ran
     signatures: list[np.ndarray] = field(default_factory=list)
+    # From `order` on: the surviving records' store positions in priority order, and their signatures
+    kept: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     sig: np.ndarray | None = None
     near_kept_ids: list[str] = field(default_factory=list)
-    domain: list[Prepared] = field(default_factory=list)
-    general: list[Prepared] = field(default_factory=list)
+    domain: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))  # store positions
+    general: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     achieved: float | None = None
     train_idx: list[int] = field(default_factory=list)
     val_idx: list[int] = field(default_factory=list)
@@ -59,27 +62,30 @@ class BuildState:
         return self.recipe.split.seed
 
     @property
-    def final(self) -> list[Prepared]:
-        return self.domain + self.general
+    def final(self) -> np.ndarray:
+        """Store positions of the bundle's records: domain (identity included), then general."""
+        return np.concatenate((self.domain, self.general))
 
     def take(self, result: ChunkResult, source_index: int) -> None:
-        """One chunk's rejects to the rejects file, its kept records and signatures kept here."""
+        """One chunk's rejects to the rejects file, its kept records to the store, its signatures here."""
         for reject in result.rejects:
             self.sink.add(reject, source_index)
-        self.kept.extend(result.kept)
+        self.store.add(result.kept, source_index)
         self.signatures.append(result.signatures)
 
     def drop(self, removed: dict[int, tuple[int, float] | int], stage: str, reason: str) -> None:
-        """Dedup's removals to the rejects file, each naming the record it duplicates."""
-        kept = self.kept
+        """Dedup's removals (positions in `kept`) to the rejects file, each naming the record it duplicates."""
         for index, value in sorted(removed.items()):
             twin, score = value if isinstance(value, tuple) else (value, 1.0)
             similarity = "" if stage == "exact_dedup" else f" (estimated Jaccard {score:.2f})"
-            self.sink.add_kept(kept[index], stage, reason, f"duplicate of {kept[twin].id}{similarity}", kept[twin].id)
+            twin_id = self.store.get(int(self.kept[twin])).id
+            self.sink.add_kept(self.store.get(int(self.kept[index])), stage, reason,
+                               f"duplicate of {twin_id}{similarity}", twin_id)
 
     def keep_only(self, removed) -> None:
-        """Drop the removed indices from the kept records (and their signatures, if still needed)."""
-        remaining = [i for i in range(len(self.kept)) if i not in removed]
-        self.kept = [self.kept[i] for i in remaining]
+        """Drop the removed positions from `kept` (and from the signatures, if still needed)."""
+        survives = np.ones(len(self.kept), dtype=bool)
+        survives[np.fromiter(removed, dtype=np.int64, count=len(removed))] = False
+        self.kept = self.kept[survives]
         if self.sig is not None:
-            self.sig = self.sig[remaining]
+            self.sig = self.sig[survives]

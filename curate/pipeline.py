@@ -21,6 +21,7 @@ from curate.build_state import BuildState
 from curate.bundle import discard, new_staging_dir, publish
 from curate.dataset_sources import dataset_ref
 from curate.errors import BuildError
+from curate.kept_store import KeptStore
 from curate.paths import expand, inside
 from curate.prepare import Settings, init_worker, tokenizer_path
 from curate.progress import Progress
@@ -94,6 +95,7 @@ def build(recipe: Recipe, output_root: str | Path | None = None, *, strict: bool
         for name in ("train.jsonl", "val.jsonl", "rejects.jsonl", "manifest.json"):
             os.chmod(staging / name, 0o444)  # a version is immutable once written
         started = time.perf_counter()
+        state.store.discard()  # the spill of kept records is no part of the bundle
         _write_report(staging, records_pass)
         log(f"report.html in {time.perf_counter() - started:.1f}s")
         version = publish(staging, root)
@@ -114,7 +116,7 @@ def run_stages(staging: Path, recipe: Recipe, *, strict: bool, workers: int | No
     with Progress(log, live) as progress:
         state = BuildState(recipe=recipe, staging=staging, workers=workers, log=log, progress=progress,
                            counts=counts, sink=RejectSink(staging / "rejects.jsonl", counts, strict),
-                           settings=settings)
+                           settings=settings, store=KeptStore(staging))
         for name, stage in stages:
             stage(state)
         log(f"[{time.perf_counter() - started:.1f}s] built: {counts.stage_rejected['exact_dedup']} exact and "

@@ -1,8 +1,8 @@
 """The per-record stages of a build (parse, validate, length, language, exact key, MinHash
 fingerprint), run on chunks of rows, in worker processes when there is enough data to pay for them.
 
-Each chunk comes back as the compact Prepared records the parent's global stages (dedup, mix,
-split) need, the rejects, and the MinHash signatures.
+Each chunk comes back as its kept records packed for the parent's spill (curate.kept_store), the
+rejects, and the MinHash signatures.
 """
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from curate.dedup.exact import exact_key_text, normalise
 from curate.dedup.minhash import fingerprint
 from curate.filters.language import LanguageFilter
 from curate.filters.length import LengthFilter
+from curate.kept_store import KeptChunk, Prepared
 from curate.raw_row import RawRow
 from curate.shapes import row_to_record
 from curate.sources import LineRange
@@ -37,27 +38,11 @@ class SourceContext:
     languages: list[str] | None = None
 
 
-@dataclass(slots=True)
-class Prepared:
-    """A record that passed the per-record stages, in the compact form the global stages need."""
-
-    line: str
-    id: str
-    file: str
-    row: int | None
-    kind: str
-    source: int
-    lang: str | None
-    key: bytes
-    summary: tuple  # what the report needs of this record, see curate.stats_pass.summarise
-    tools: bool = False  # defines or calls tools: the bundle then writes uniform lines (schemas.record)
-
-
 @dataclass
 class ChunkResult:
     """What one chunk of rows comes back as: kept records, rejects, and the kept records' signatures."""
 
-    kept: list[Prepared]
+    kept: KeptChunk
     rejects: list[Reject]
     signatures: np.ndarray
 
@@ -146,7 +131,7 @@ def filter_records(records: Iterable[Record | Reject], ctx: SourceContext) -> Ch
         texts.append(normalised if near.enabled else "")
     signatures = (fingerprint(texts, near.num_perm, near.shingle) if near.enabled and texts
                   else np.zeros((len(texts), near.num_perm if near.enabled else 0), dtype=np.uint32))
-    return ChunkResult(kept, rejects, signatures)
+    return ChunkResult(KeptChunk.pack(kept), rejects, signatures)
 
 
 def prepare_rows(rows: list[RawRow] | LineRange, ctx: SourceContext) -> ChunkResult:

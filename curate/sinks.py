@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from curate.errors import BuildError
-from curate.prepare import Prepared
+from curate.kept_store import Prepared
 from schemas.manifest import Reject
 
 STAGES = ("read", "validate", "render", "length", "language", "exact_dedup", "near_dedup", "mix")

@@ -21,13 +21,14 @@ from schemas.record import uniform_line
 
 def write(state: BuildState) -> None:
     """train.jsonl and val.jsonl in split order; every line has the same keys when any record uses tools."""
-    final = state.final
-    uniform = any(p.tools for p in final)
+    final, store = state.final, state.store
+    uniform = bool(store.tools[final].any())
 
     def lines(indices: list[int], progress) -> Iterable[str]:
         for i in indices:
             progress.advance()
-            yield uniform_line(final[i].line) if uniform else final[i].line
+            line = store.get(int(final[i])).line
+            yield uniform_line(line) if uniform else line
 
     with state.progress.stage("write", len(final)) as progress:
         state.files["train.jsonl"] = write_lines(state.staging / "train.jsonl", lines(state.train_idx, progress))
@@ -40,7 +41,7 @@ def write(state: BuildState) -> None:
 def manifest(state: BuildState) -> None:
     """The manifest: per-source and per-stage counts, the ratio reached, the files' hashes."""
     recipe, counts, sink, final = state.recipe, state.counts, state.sink, state.final
-    kept_by_source = Counter(p.source for p in final)
+    kept_by_source = Counter(state.store.sources[final].tolist())
     for index, stats in state.source_stats.items():
         stats.kept = kept_by_source[index]
         stats.mixed_out = sink.by_source[(index, "mix")]
@@ -68,7 +69,8 @@ def manifest(state: BuildState) -> None:
     records_pass = new_pass(state.manifest, frozenset(rid for rid, _ in largest_clusters(twins)))
     for split, indices in (("train", state.train_idx), ("val", state.val_idx)):
         for i in indices:
-            records_pass.add_summary(split, final[i].summary, lambda line=final[i].line: json.loads(line))
+            item = state.store.get(int(final[i]))
+            records_pass.add_summary(split, item.summary, lambda line=item.line: json.loads(line))
     state.records_pass = records_pass
     (state.staging / "manifest.json").write_text(state.manifest.model_dump_json(indent=2) + "\n", encoding="utf-8")
 
