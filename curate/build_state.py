@@ -1,5 +1,8 @@
 """What a build's stages hand each other: one object, filled in stage by stage.
 
+Records live on disk between stages (curate.kept_store, curate.signature_spill); the state holds
+their positions and counts.
+
 Each stage (curate.stage_read, curate.stage_select, curate.stage_write) reads what earlier stages
 left here and adds its own part; curate.pipeline lists them in order.
 """
@@ -11,9 +14,11 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 
+from curate.dedup.minhash import band
 from curate.kept_store import KeptStore
 from curate.prepare import ChunkResult, Settings, SourceContext
 from curate.progress import Progress
+from curate.signature_spill import SignatureSpill
 from curate.sinks import Counts, RejectSink
 from schemas.manifest import FileEntry, Manifest, SourceStats
 from schemas.recipe import Recipe
@@ -39,14 +44,13 @@ class BuildState:
     sink: RejectSink
     settings: Settings
     store: KeptStore
+    near_spill: SignatureSpill | None  # signatures and band keys, when near dedup is on
     source_stats: dict[int, SourceStats] = field(default_factory=dict)
     identity_info: dict | None = None
     identity_rows: list = field(default_factory=list)  # rendered identity records and rejects
     sources: list[OpenSource] = field(default_factory=list)
-    signatures: list[np.ndarray] = field(default_factory=list)
-    # From `order` on: the surviving records' store positions in priority order, and their signatures
+    # From `order` on: the surviving records' store positions, in priority order
     kept: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
-    sig: np.ndarray | None = None
     near_kept_ids: list[str] = field(default_factory=list)
     domain: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))  # store positions
     general: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
@@ -71,7 +75,9 @@ class BuildState:
         for reject in result.rejects:
             self.sink.add(reject, source_index)
         self.store.add(result.kept, source_index)
-        self.signatures.append(result.signatures)
+        if self.near_spill is not None:
+            keys = result.band_keys if result.band_keys is not None else band(result.signatures, self.near_spill.params)
+            self.near_spill.add(result.signatures, keys)
 
     def drop(self, removed: dict[int, tuple[int, float] | int], stage: str, reason: str) -> None:
         """Dedup's removals (positions in `kept`) to the rejects file, each naming the record it duplicates."""
@@ -83,9 +89,7 @@ class BuildState:
                                f"duplicate of {twin_id}{similarity}", twin_id)
 
     def keep_only(self, removed) -> None:
-        """Drop the removed positions from `kept` (and from the signatures, if still needed)."""
+        """Drop the removed positions from `kept`."""
         survives = np.ones(len(self.kept), dtype=bool)
         survives[np.fromiter(removed, dtype=np.int64, count=len(removed))] = False
         self.kept = self.kept[survives]
-        if self.sig is not None:
-            self.sig = self.sig[survives]

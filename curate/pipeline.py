@@ -10,22 +10,25 @@ manifest's counts add up.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Callable, ContextManager, Iterable
 
 from curate import stage_read, stage_select, stage_write
 from curate.build_state import BuildState
 from curate.bundle import discard, new_staging_dir, publish
 from curate.dataset_sources import dataset_ref
+from curate.dedup.minhash import lsh_params
 from curate.errors import BuildError
 from curate.kept_store import KeptStore
 from curate.paths import expand, inside
 from curate.prepare import Settings, init_worker, tokenizer_path
 from curate.progress import Progress
 from curate.raw_row import SourceError
+from curate.signature_spill import SignatureSpill
 from curate.sinks import Counts, RejectSink
 from schemas.manifest import Manifest
 from schemas.recipe import Recipe, RecipeError
@@ -76,26 +79,33 @@ class BuildResult:
 
 def build(recipe: Recipe, output_root: str | Path | None = None, *, strict: bool = False,
           workers: int | None = None, log: Callable[[str], None] = lambda message: None,
-          data_roots: Iterable[str | Path] = (), progress: bool | None = False) -> BuildResult:
+          data_roots: Iterable[str | Path] = (), progress: bool | None = False, engine: str = "local",
+          address: str | None = None) -> BuildResult:
     """Build a new immutable bundle version from a recipe and return where it went.
 
     `output_root` (the CLI's --output) is trusted as given; `data_roots` (--data-root) are folders
     the recipe's inputs may come from besides its own. Paths are checked before anything is written.
     `progress`: live bars (True), lines through `log` every few seconds (False), bars on a terminal (None).
+    `engine`: "local" (this machine) or "ray" (curate.engine_ray: the cluster at `address`, else a
+    local Ray); both write the same bytes.
     """
     if data_roots:
         recipe = recipe.model_copy()
         recipe.allow_data_roots(data_roots)
     root = recipe.output_root(output_root)
     check_paths(recipe)
+    engine_stages = _engine(engine, address, workers, log)
     staging = new_staging_dir(root)
     try:
-        state = run_stages(staging, recipe, strict=strict, workers=workers, log=log, live=progress)
+        with engine_stages as stages:
+            state = run_stages(staging, recipe, strict=strict, workers=workers, log=log, live=progress, stages=stages)
         manifest, records_pass = state.manifest, state.records_pass
         for name in ("train.jsonl", "val.jsonl", "rejects.jsonl", "manifest.json"):
             os.chmod(staging / name, 0o444)  # a version is immutable once written
         started = time.perf_counter()
-        state.store.discard()  # the spill of kept records is no part of the bundle
+        state.store.discard()  # the spills of kept records and signatures are no part of the bundle
+        if state.near_spill is not None:
+            state.near_spill.discard()
         _write_report(staging, records_pass)
         log(f"report.html in {time.perf_counter() - started:.1f}s")
         version = publish(staging, root)
@@ -104,6 +114,27 @@ def build(recipe: Recipe, output_root: str | Path | None = None, *, strict: bool
         raise
     log(f"wrote {version}")
     return BuildResult(version, manifest)
+
+
+RAY_MISSING = "--engine ray needs the ray extra: pip install 'curatune[ray]'"
+
+
+def _engine(engine: str, address: str | None, workers: int | None,
+            log: Callable[[str], None]) -> ContextManager[list[tuple[str, Stage]]]:
+    """The stage list of an engine, in the context it runs in (for Ray: a session, closed after)."""
+    if engine == "local":
+        if address:
+            raise BuildError("--address needs --engine ray")
+        return contextlib.nullcontext(STAGES)
+    if engine != "ray":
+        raise BuildError(f"unknown engine '{engine}' (use local or ray)")
+    try:
+        from curate import engine_ray
+    except ImportError as exc:
+        if (exc.name or "").split(".")[0] == "ray":
+            raise BuildError(RAY_MISSING) from None
+        raise
+    return engine_ray.session(address, workers, log)
 
 
 def run_stages(staging: Path, recipe: Recipe, *, strict: bool, workers: int | None, log: Callable[[str], None],
@@ -116,12 +147,17 @@ def run_stages(staging: Path, recipe: Recipe, *, strict: bool, workers: int | No
     with Progress(log, live) as progress:
         state = BuildState(recipe=recipe, staging=staging, workers=workers, log=log, progress=progress,
                            counts=counts, sink=RejectSink(staging / "rejects.jsonl", counts, strict),
-                           settings=settings, store=KeptStore(staging))
+                           settings=settings, store=KeptStore(staging), near_spill=_near_spill(staging, recipe))
         for name, stage in stages:
             stage(state)
         log(f"[{time.perf_counter() - started:.1f}s] built: {counts.stage_rejected['exact_dedup']} exact and "
             f"{counts.stage_rejected['near_dedup']} near duplicates")
     return state
+
+
+def _near_spill(staging: Path, recipe: Recipe) -> SignatureSpill | None:
+    near = recipe.dedup.near
+    return SignatureSpill(staging, near.num_perm, lsh_params(near.threshold, near.num_perm)) if near.enabled else None
 
 
 def _write_report(staging: Path, records_pass) -> None:

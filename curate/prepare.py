@@ -13,7 +13,7 @@ from typing import Any, Callable, Iterable, Iterator
 import numpy as np
 
 from curate.dedup.exact import exact_key_text, normalise
-from curate.dedup.minhash import fingerprint
+from curate.dedup.minhash import band, fingerprint, lsh_params
 from curate.filters.language import LanguageFilter
 from curate.filters.length import LengthFilter
 from curate.kept_store import KeptChunk, Prepared
@@ -45,6 +45,7 @@ class ChunkResult:
     kept: KeptChunk
     rejects: list[Reject]
     signatures: np.ndarray
+    band_keys: np.ndarray | None = None  # LSH band keys of the signatures, when near dedup is on
 
 
 @dataclass
@@ -131,7 +132,8 @@ def filter_records(records: Iterable[Record | Reject], ctx: SourceContext) -> Ch
         texts.append(normalised if near.enabled else "")
     signatures = (fingerprint(texts, near.num_perm, near.shingle) if near.enabled and texts
                   else np.zeros((len(texts), near.num_perm if near.enabled else 0), dtype=np.uint32))
-    return ChunkResult(KeptChunk.pack(kept), rejects, signatures)
+    band_keys = band(signatures, lsh_params(near.threshold, near.num_perm)) if near.enabled else None
+    return ChunkResult(KeptChunk.pack(kept), rejects, signatures, band_keys)
 
 
 def prepare_rows(rows: list[RawRow] | LineRange, ctx: SourceContext) -> ChunkResult:

@@ -7,7 +7,7 @@ import numpy as np
 
 from curate.build_state import BuildState
 from curate.dedup.exact import find_exact_duplicates
-from curate.dedup.minhash import near_duplicates
+from curate.dedup.minhash import candidates, choose, verify
 from curate.kept_store import KIND_NAMES, KIND_RANK
 from curate.mix import check_band, choose_general
 from curate.split import split_indices
@@ -20,8 +20,8 @@ def order(state: BuildState) -> None:
     store.close_writing()
     ranks = store.kinds.astype(np.int64) * 1_000_000 + store.sources
     state.kept = np.argsort(ranks, kind="stable")
-    signatures, state.signatures = state.signatures, []
-    state.sig = np.concatenate(signatures)[state.kept] if signatures and len(store) else None
+    if state.near_spill is not None:
+        state.near_spill.close_writing()
 
 
 def exact_dedup(state: BuildState) -> None:
@@ -37,12 +37,14 @@ def exact_dedup(state: BuildState) -> None:
 
 def near_dedup(state: BuildState) -> None:
     """Records whose estimated Jaccard similarity to an earlier kept one reaches the threshold."""
-    near = state.recipe.dedup.near
-    sig, state.sig = state.sig, None  # the largest array here; nothing needs it after this stage
-    if not near.enabled or sig is None or not len(state.kept):
+    near, spill, kept = state.recipe.dedup.near, state.near_spill, state.kept
+    if not near.enabled or spill is None or not len(kept):
         return
-    with state.progress.stage("near dedup", len(state.kept)) as progress:
-        removed = near_duplicates(sig, near.threshold)
+    with state.progress.stage("near dedup", len(kept)) as progress:
+        # = near_duplicates(signatures in priority order), one band column in memory at a time
+        pairs = candidates(spill.band_columns(kept), spill.valid[kept])
+        pairs, scores = verify(spill.signature_rows(kept), pairs, near.threshold)
+        removed = choose(pairs, scores)
         state.drop(removed, "near_dedup", "near_duplicate")
         state.near_kept_ids = [state.store.get(int(state.kept[twin])).id for twin, _ in removed.values()]
         state.keep_only(removed)

@@ -1,0 +1,87 @@
+"""MinHash signatures and their LSH band keys, on disk between the per-record stages and near dedup.
+
+Signatures are the largest thing a build holds (128 x 4 bytes a record: 5 GB at 10M records).
+The workers compute each chunk's band keys next to its signatures; the parent appends the
+signatures to one file and each band's keys to a file of their own, keeping in memory only
+whether a record has any shingles. Near dedup then reads one band column at a time (8 bytes a
+record) to find candidates, and only the candidates' signature rows to verify them
+(curate.dedup.minhash's candidates and verify, unchanged, over the views below).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from curate.dedup.minhash import _EMPTY, LshParams
+
+PREFIX = ".near"
+
+
+class SignatureSpill:
+    """Signatures and band keys in arrival order (the KeptStore's positions)."""
+
+    def __init__(self, folder: Path, num_perm: int, params: LshParams):
+        self.folder, self.num_perm, self.params = folder, num_perm, params
+        self._sig = open(folder / f"{PREFIX}.sig", "wb")
+        self._bands = [open(folder / f"{PREFIX}.band{b}", "wb") for b in range(params.bands)]
+        self._valid: list[np.ndarray] = []
+        self.valid = np.zeros(0, dtype=bool)
+        self.rows = 0
+
+    def add(self, signatures: np.ndarray, band_keys: np.ndarray) -> None:
+        if not len(signatures):
+            return
+        self._sig.write(np.ascontiguousarray(signatures, dtype=np.uint32).tobytes())
+        for b, handle in enumerate(self._bands):
+            handle.write(np.ascontiguousarray(band_keys[:, b]).tobytes())
+        self._valid.append(signatures[:, 0] != _EMPTY)
+        self.rows += len(signatures)
+
+    def close_writing(self) -> None:
+        for handle in (self._sig, *self._bands):
+            handle.close()
+        self.valid = np.concatenate(self._valid) if self._valid else np.zeros(0, dtype=bool)
+        self._valid = []
+
+    def band_columns(self, positions: np.ndarray) -> BandColumns:
+        return BandColumns(self, positions)
+
+    def signature_rows(self, positions: np.ndarray) -> SignatureRows:
+        return SignatureRows(self, positions)
+
+    def matrix(self, positions: np.ndarray) -> np.ndarray:
+        """The signatures of these records, in memory (for engines that want them all at once)."""
+        return self.signature_rows(positions)[np.arange(len(positions))]
+
+    def discard(self) -> None:
+        for path in self.folder.glob(f"{PREFIX}.*"):
+            path.unlink(missing_ok=True)
+
+
+class BandColumns:
+    """keys[index, b] of `candidates`, read from band b's file: one column in memory at a time."""
+
+    def __init__(self, spill: SignatureSpill, positions: np.ndarray):
+        self.spill, self.positions = spill, positions
+        self.shape = (len(positions), spill.params.bands)
+
+    def __getitem__(self, key: tuple[np.ndarray, int]) -> np.ndarray:
+        index, b = key
+        column = np.fromfile(self.spill.folder / f"{PREFIX}.band{b}", dtype=np.uint64)
+        return column[self.positions[index]]
+
+
+class SignatureRows:
+    """sig[rows] of `verify`, read from the signatures file: only the rows asked for are read."""
+
+    def __init__(self, spill: SignatureSpill, positions: np.ndarray):
+        self.spill, self.positions = spill, positions
+        self.shape = (len(positions), spill.num_perm)
+
+    def __getitem__(self, rows: np.ndarray) -> np.ndarray:
+        if not self.spill.rows:
+            return np.zeros((0, self.spill.num_perm), dtype=np.uint32)
+        sig = np.memmap(self.spill.folder / f"{PREFIX}.sig", dtype=np.uint32, mode="r",
+                        shape=(self.spill.rows, self.spill.num_perm))
+        return np.asarray(sig[self.positions[rows]])
