@@ -12,7 +12,6 @@ written and read by this module only (marshal, never pickle).
 from __future__ import annotations
 
 import marshal
-import mmap
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -70,7 +69,7 @@ class KeptStore:
         self.path = folder / SPILL_NAME
         self._handle = open(self.path, "wb")
         self._parts: list[tuple[np.ndarray, ...]] = []
-        self._map: mmap.mmap | None = None
+        self._fd: int | None = None
         self.offsets = self.sizes = np.zeros(0, dtype=np.int64)
         self.keys = np.zeros(0, dtype="S16")
         self.kinds = np.zeros(0, dtype=np.int8)
@@ -95,20 +94,19 @@ class KeptStore:
             self.sizes, self.keys, self.kinds, self.sources, self.tools = columns
             self.offsets = np.concatenate(([0], np.cumsum(self.sizes)[:-1])).astype(np.int64)
         self._parts = []
-        if os.path.getsize(self.path):
-            with open(self.path, "rb") as handle:
-                self._map = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
+        # read with pread, not mmap: mapped pages would count in the build's memory once touched
+        self._fd = os.open(self.path, os.O_RDONLY)
 
     def get(self, position: int) -> Prepared:
-        assert self._map is not None
-        start = int(self.offsets[position])
-        return Prepared(*marshal.loads(self._map[start:start + int(self.sizes[position])]))
+        assert self._fd is not None
+        size = int(self.sizes[position])
+        return Prepared(*marshal.loads(os.pread(self._fd, size, int(self.offsets[position]))))
 
     def discard(self) -> None:
         """Remove the spill (it is never part of a bundle)."""
-        if self._map is not None:
-            self._map.close()
-            self._map = None
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
         if not self._handle.closed:
             self._handle.close()
         self.path.unlink(missing_ok=True)

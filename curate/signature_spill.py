@@ -9,6 +9,7 @@ record) to find candidates, and only the candidates' signature rows to verify th
 """
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -73,15 +74,22 @@ class BandColumns:
 
 
 class SignatureRows:
-    """sig[rows] of `verify`, read from the signatures file: only the rows asked for are read."""
+    """sig[rows] of `verify`, read from the signatures file: only the rows asked for, with pread
+    (a memory map would count every page it touched in the build's memory)."""
 
     def __init__(self, spill: SignatureSpill, positions: np.ndarray):
         self.spill, self.positions = spill, positions
         self.shape = (len(positions), spill.num_perm)
 
     def __getitem__(self, rows: np.ndarray) -> np.ndarray:
-        if not self.spill.rows:
-            return np.zeros((0, self.spill.num_perm), dtype=np.uint32)
-        sig = np.memmap(self.spill.folder / f"{PREFIX}.sig", dtype=np.uint32, mode="r",
-                        shape=(self.spill.rows, self.spill.num_perm))
-        return np.asarray(sig[self.positions[rows]])
+        width = self.spill.num_perm
+        wanted, inverse = np.unique(self.positions[rows], return_inverse=True)
+        if not len(wanted):
+            return np.zeros((0, width), dtype=np.uint32)
+        size = width * 4
+        fd = os.open(self.spill.folder / f"{PREFIX}.sig", os.O_RDONLY)
+        try:
+            data = b"".join([os.pread(fd, size, position * size) for position in wanted.tolist()])
+        finally:
+            os.close(fd)
+        return np.frombuffer(data, dtype=np.uint32).reshape(len(wanted), width)[inverse.reshape(-1)]

@@ -12,6 +12,8 @@ from curate.kept_store import KIND_NAMES, KIND_RANK
 from curate.mix import check_band, choose_general
 from curate.split import split_indices
 
+VERIFY_PAIRS = 50_000  # candidate pairs verified at a time: their two signature rows, 51 MB at 128 perms
+
 
 def order(state: BuildState) -> None:
     """Priority order for dedup's keep rule: identity, then domain, then general; within a kind,
@@ -43,7 +45,7 @@ def near_dedup(state: BuildState) -> None:
     with state.progress.stage("near dedup", len(kept)) as progress:
         # = near_duplicates(signatures in priority order), one band column in memory at a time
         pairs = candidates(spill.band_columns(kept), spill.valid[kept])
-        pairs, scores = verify(spill.signature_rows(kept), pairs, near.threshold)
+        pairs, scores = verify(spill.signature_rows(kept), pairs, near.threshold, chunk=VERIFY_PAIRS)
         removed = choose(pairs, scores)
         state.drop(removed, "near_dedup", "near_duplicate")
         state.near_kept_ids = [state.store.get(int(state.kept[twin])).id for twin, _ in removed.values()]
