@@ -53,16 +53,21 @@ def main() -> None:
 @click.option("--data-root", "data_roots", type=click.Path(path_type=Path), multiple=True,
               help="a folder the recipe's inputs may come from besides its own (repeatable)")
 @click.option("--strict", is_flag=True, help="stop at the first bad record instead of rejecting it")
-@click.option("--workers", type=int, default=None, help="worker processes (default: one per core)")
+@click.option("--workers", type=int, default=None,
+              help="worker processes (default: one per core); with --engine ray and no --address, the local Ray's CPUs")
+@click.option("--engine", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+              help="local: this machine; ray: Ray Data (the `ray` extra), same bytes")
+@click.option("--address", default=None,
+              help="with --engine ray: the Ray cluster to run on (e.g. auto, or HOST:6379); default: start a local Ray")
 def build_command(recipe: Path, output: Path | None, data_roots: tuple[Path, ...], strict: bool,
-                  workers: int | None) -> None:
+                  workers: int | None, engine: str, address: str | None) -> None:
     """Build a new bundle version from RECIPE; the last line printed is its path.
 
     Exit status 2: a bad recipe or input (one line names the file and key); 1: the build failed.
     """
     try:
         result = build(load_recipe(recipe, data_roots), output, strict=strict, workers=workers, log=_log,
-                       progress=None)
+                       progress=None, engine=engine, address=address)
     except CLEAN_ERRORS as exc:
         raise InputError(_one_line(str(exc))) from None
     except OSError as exc:  # disk full, permissions: the build failed, the input may be fine

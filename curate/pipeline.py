@@ -134,7 +134,7 @@ def _engine(engine: str, address: str | None, workers: int | None,
         if (exc.name or "").split(".")[0] == "ray":
             raise BuildError(RAY_MISSING) from None
         raise
-    return engine_ray.session(address, workers, log)
+    return engine_ray.Session(address, workers, log)  # joins Ray now: errors come before anything is written
 
 
 def run_stages(staging: Path, recipe: Recipe, *, strict: bool, workers: int | None, log: Callable[[str], None],

@@ -3,6 +3,8 @@ exact dedup, near dedup, mix, split. Each removal goes to the rejects file with 
 """
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from curate.build_state import BuildState
@@ -26,25 +28,27 @@ def order(state: BuildState) -> None:
         state.near_spill.close_writing()
 
 
-def exact_dedup(state: BuildState) -> None:
-    """Records whose normalised text is the same as an earlier one's."""
+def exact_dedup(state: BuildState, find: Callable[[np.ndarray], dict[int, int]] = find_exact_duplicates) -> None:
+    """Records whose normalised text is the same as an earlier one's. `find` maps the keys in
+    priority order to duplicate -> first index (another engine passes its own, same answer)."""
     if not state.recipe.dedup.exact:
         return
     with state.progress.stage("exact dedup", len(state.kept)) as progress:
-        removed = find_exact_duplicates(state.store.keys[state.kept])
+        removed = find(state.store.keys[state.kept])
         state.drop(removed, "exact_dedup", "exact_duplicate")
         state.keep_only(removed)
         progress.advance(len(state.kept) + len(removed))
 
 
-def near_dedup(state: BuildState) -> None:
-    """Records whose estimated Jaccard similarity to an earlier kept one reaches the threshold."""
+def near_dedup(state: BuildState, find_pairs: Callable[..., np.ndarray] = candidates) -> None:
+    """Records whose estimated Jaccard similarity to an earlier kept one reaches the threshold.
+    `find_pairs(band_columns, valid)` gives the candidate pairs (another engine passes its own)."""
     near, spill, kept = state.recipe.dedup.near, state.near_spill, state.kept
     if not near.enabled or spill is None or not len(kept):
         return
     with state.progress.stage("near dedup", len(kept)) as progress:
         # = near_duplicates(signatures in priority order), one band column in memory at a time
-        pairs = candidates(spill.band_columns(kept), spill.valid[kept])
+        pairs = find_pairs(spill.band_columns(kept), spill.valid[kept])
         pairs, scores = verify(spill.signature_rows(kept), pairs, near.threshold, chunk=VERIFY_PAIRS)
         removed = choose(pairs, scores)
         state.drop(removed, "near_dedup", "near_duplicate")

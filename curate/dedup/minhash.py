@@ -124,17 +124,34 @@ def band(sig: np.ndarray, params: LshParams) -> np.ndarray:
     return keys
 
 
+def bucket_order(column: np.ndarray, index: np.ndarray, fanout: int = 8) -> tuple[np.ndarray, np.ndarray]:
+    """Band keys sorted, and the members in that order: by key, then by index inside a bucket.
+
+    Only the order inside a bucket of more than fanout + 1 members changes which pairs
+    `candidates` makes, so an introsort (several times faster than a stable sort) orders all, and
+    only those buckets are then put in index order: the pairs are well defined ("each member with
+    up to `fanout` earlier members by index"), and a sharded version (curate.ray_dedup) makes the same.
+    `index` must be ascending.
+    """
+    order = np.argsort(column)
+    sorted_keys = column[order]
+    members = index[order]
+    span = fanout + 1
+    if len(sorted_keys) > span and (sorted_keys[span:] == sorted_keys[:-span]).any():
+        run = np.cumsum(np.concatenate(([False], sorted_keys[1:] != sorted_keys[:-1])))
+        inside = np.flatnonzero(np.bincount(run)[run] > span)
+        members[inside] = members[inside][np.lexsort((members[inside], run[inside]))]
+    return sorted_keys, members
+
+
 def candidates(keys: np.ndarray, valid: np.ndarray, fanout: int = 8) -> np.ndarray:
     """Unique (i, j) pairs with i < j sharing a band key; each j is paired with up to `fanout`
-    earlier members of its bucket, which bounds the work on huge buckets."""
+    earlier members (by index) of its bucket, which bounds the work on huge buckets."""
     n = keys.shape[0]
     index = np.flatnonzero(valid)
     found = []
     for b in range(keys.shape[1]):
-        column = keys[index, b]
-        order = np.argsort(column)  # introsort: deterministic, and much faster than a stable sort
-        sorted_keys = column[order]
-        members = index[order]
+        sorted_keys, members = bucket_order(keys[index, b], index, fanout)
         for step in range(1, fanout + 1):
             same = sorted_keys[step:] == sorted_keys[:-step]
             if not same.any():
