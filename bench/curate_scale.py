@@ -148,7 +148,7 @@ def write_recipe(folder: Path) -> Path:
     return recipe
 
 
-def run_build(recipe: Path) -> tuple[float, float, Path]:
+def run_build(recipe: Path, workers: int | None = None) -> tuple[float, float, Path]:
     """Wall seconds and peak memory (MiB) of the whole process tree of `curate build`.
 
     Memory is the sum of each process's PSS (proportional set size): forked workers share pages
@@ -157,7 +157,8 @@ def run_build(recipe: Path) -> tuple[float, float, Path]:
     import psutil
 
     start = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-m", "curate", "build", str(recipe)], cwd=ROOT,
+    extra = ["--workers", str(workers)] if workers else []
+    proc = subprocess.Popen([sys.executable, "-m", "curate", "build", str(recipe), *extra], cwd=ROOT,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     parent = psutil.Process(proc.pid)
     peak = 0
@@ -259,7 +260,10 @@ def main() -> None:
     parser.add_argument("n", type=int, nargs="?", default=100_000)
     parser.add_argument("--naive-sample", type=int, default=20_000)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--workers", default="", help="comma-separated worker counts to build with in turn, "
+                        "e.g. 1,2 (default: one build, one worker per core); each new build is a new version")
     args = parser.parse_args()
+    counts = [int(w) for w in args.workers.split(",") if w.strip()] or [None]
     with tempfile.TemporaryDirectory(prefix="curate-scale-") as tmp:
         folder = Path(tmp)
         start = time.perf_counter()
@@ -267,9 +271,16 @@ def main() -> None:
         chars = sum(len(line) for name in truth for line in open(folder / f"{name}.jsonl", encoding="utf-8"))
         print(f"generated {args.n} records ({chars / args.n:.0f} JSON characters each) in "
               f"{time.perf_counter() - start:.1f}s", flush=True)
-        seconds, peak, version = run_build(write_recipe(folder))
-        rate = args.n / seconds
-        print(f"build: {seconds:.1f}s, {rate:,.0f} records/s, peak RSS {peak:,.0f} MiB", flush=True)
+        recipe = write_recipe(folder)
+        rates = {}
+        for workers in counts:
+            seconds, peak, version = run_build(recipe, workers)
+            rate = rates[workers] = args.n / seconds
+            print(f"build ({workers or 'default'} workers): {seconds:.1f}s, {rate:,.0f} records/s, "
+                  f"peak memory (PSS, all processes) {peak:,.0f} MiB", flush=True)
+        if len(rates) > 1:
+            low, high = min(rates, key=lambda w: w or 0), max(rates, key=lambda w: w or 0)
+            print(f"{high} workers / {low}: {rates[high] / rates[low]:.2f}x", flush=True)
         scores = score_dedup(version, truth, kinds)
         print(f"dedup: precision {scores['precision']:.4f}, recall exact {scores['recall_exact']:.4f}, "
               f"near {scores['recall_near']:.4f}", flush=True)

@@ -1,5 +1,5 @@
-"""The build's last stages: write train.jsonl and val.jsonl, then the manifest (counts that add up)
-and the report's figures, from the summaries the per-record stages made (no second parse).
+"""The build's last stages: write train.jsonl and val.jsonl with the report's figures (from the
+summaries the per-record stages made: no second parse), then the manifest (counts that add up).
 """
 from __future__ import annotations
 
@@ -20,19 +20,24 @@ from schemas.record import uniform_line
 
 
 def write(state: BuildState) -> None:
-    """train.jsonl and val.jsonl in split order; every line has the same keys when any record uses tools."""
+    """train.jsonl and val.jsonl in split order (every line with the same keys when any record uses
+    tools), each record read back once: its line to the file, its summary to the report's figures."""
     final, store = state.final, state.store
     uniform = bool(store.tools[final].any())
+    twins = Counter(state.near_kept_ids)
+    records_pass = new_pass(state.identity_info, frozenset(rid for rid, _ in largest_clusters(twins)))
+    state.records_pass = records_pass
 
-    def lines(indices: list[int], progress) -> Iterable[str]:
+    def lines(indices: list[int], split: str, progress) -> Iterable[str]:
         for i in indices:
             progress.advance()
-            line = store.get(int(final[i])).line
-            yield uniform_line(line) if uniform else line
+            item = store.get(int(final[i]))
+            records_pass.add_summary(split, item.summary, lambda line=item.line: json.loads(line))
+            yield uniform_line(item.line) if uniform else item.line
 
     with state.progress.stage("write", len(final)) as progress:
-        state.files["train.jsonl"] = write_lines(state.staging / "train.jsonl", lines(state.train_idx, progress))
-        state.files["val.jsonl"] = write_lines(state.staging / "val.jsonl", lines(state.val_idx, progress))
+        state.files["train.jsonl"] = write_lines(state.staging / "train.jsonl", lines(state.train_idx, "train", progress))
+        state.files["val.jsonl"] = write_lines(state.staging / "val.jsonl", lines(state.val_idx, "val", progress))
     rejects = state.staging / "rejects.jsonl"
     state.files["rejects.jsonl"] = FileEntry(sha256=sha256_file(rejects), records=state.sink.total,
                                              bytes=rejects.stat().st_size)
@@ -65,13 +70,6 @@ def manifest(state: BuildState) -> None:
                 "train": len(state.train_idx), "val": len(state.val_idx)},
         files=state.files)
     state.log("wrote train, val and rejects")
-    twins = Counter(state.near_kept_ids)
-    records_pass = new_pass(state.manifest, frozenset(rid for rid, _ in largest_clusters(twins)))
-    for split, indices in (("train", state.train_idx), ("val", state.val_idx)):
-        for i in indices:
-            item = state.store.get(int(final[i]))
-            records_pass.add_summary(split, item.summary, lambda line=item.line: json.loads(line))
-    state.records_pass = records_pass
     (state.staging / "manifest.json").write_text(state.manifest.model_dump_json(indent=2) + "\n", encoding="utf-8")
 
 

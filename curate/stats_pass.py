@@ -14,7 +14,6 @@ from typing import Callable, Iterator
 
 from curate.identity_coverage import IdentityTally, identity_terms
 from curate.stats_inputs import SPLITS, Inputs
-from schemas.manifest import Manifest
 
 PARALLEL_BYTES = 64 << 20  # below this a second process costs more than it saves
 
@@ -182,6 +181,7 @@ def records_pass(inputs: Inputs, terms: dict[str, str], count_tokens: Callable[[
     return acc
 
 
-def new_pass(manifest: Manifest | None, wanted: frozenset[str]) -> StatsPass:
-    """An empty accumulator for a bundle, to feed with add_summary (what the build does)."""
-    return StatsPass(identity_terms(manifest.identity if manifest else None), None, wanted)
+def new_pass(identity: dict | None, wanted: frozenset[str]) -> StatsPass:
+    """An empty accumulator for a bundle with these identity settings (the manifest's `identity`),
+    to feed with add_summary (what the build does)."""
+    return StatsPass(identity_terms(identity), None, wanted)
