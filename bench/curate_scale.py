@@ -103,7 +103,8 @@ class Generator:
 
 
 def generate(folder: Path, n: int, seed: int) -> dict[str, list[int]]:
-    """Writes four source files and returns, per file, each line's cluster id (twins share one)."""
+    """Writes four source files and returns, per file, each line's cluster id (twins share one).
+    Rows are held as JSON text until written (a 10M-record run would not fit as dicts)."""
     rng = random.Random(seed)
     plan = {"domain_zh": n // 8, "domain_en": n // 8, "general_zh": 3 * n // 8}
     plan["general_en"] = n - sum(plan.values())
@@ -115,24 +116,25 @@ def generate(folder: Path, n: int, seed: int) -> dict[str, list[int]]:
         originals = int(count * 0.9)
         rows, clusters, kind = [], [], []
         for _ in range(originals):
-            rows.append(gen.record())
+            rows.append(json.dumps(gen.record(), ensure_ascii=False))
             clusters.append(cluster)
             kind.append("original")
             cluster += 1
         for i in range(count - originals):
             source = rng.randrange(originals)
+            original = json.loads(rows[source])
             if i % 2 == 0:
-                rows.append(gen.exact_copy(rows[source]))
+                rows.append(json.dumps(gen.exact_copy(original), ensure_ascii=False))
                 kind.append("exact")
             else:
-                rows.append(gen.near_copy(rows[source])[0])
+                rows.append(json.dumps(gen.near_copy(original)[0], ensure_ascii=False))
                 kind.append("near")
             clusters.append(clusters[source])
         order = list(range(len(rows)))
         rng.shuffle(order)
         with open(folder / f"{name}.jsonl", "w", encoding="utf-8") as handle:
             for index in order:
-                handle.write(json.dumps(rows[index], ensure_ascii=False) + "\n")
+                handle.write(rows[index] + "\n")
         truth[name] = [clusters[i] for i in order]
         kinds[name] = [kind[i] for i in order]
     return truth, kinds
