@@ -55,8 +55,8 @@ class BuildState:
     domain: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))  # store positions
     general: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     achieved: float | None = None
-    train_idx: list[int] = field(default_factory=list)
-    val_idx: list[int] = field(default_factory=list)
+    train_idx: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))  # into `final`
+    val_idx: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     files: dict[str, FileEntry] = field(default_factory=dict)
     manifest: Manifest | None = None
     records_pass: Any = None

@@ -32,8 +32,6 @@ from curate.build_state import BuildState
 from curate.errors import BuildError
 from curate.prepare import (
     Settings,
-    SourceContext,
-    filter_records,
     init_worker,
     prepare_rows,
 )
@@ -63,10 +61,7 @@ def prepare(state: BuildState) -> None:
     sources' batches in recipe order through a Ray Data batch map, consumed in order."""
     total_rows = sum(source.rows for source in state.sources)
     with state.progress.stage("prepare", len(state.identity_rows) + total_rows) as progress:
-        if state.identity_rows:
-            state.take(filter_records(state.identity_rows, SourceContext(0, "identity")), 0)
-            progress.advance(len(state.identity_rows))
-            state.identity_rows = []
+        stage_read.prepare_identity(state, progress)
         blocks = []
         for source in state.sources:
             state.counts.stage_in["read"] += source.rows

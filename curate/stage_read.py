@@ -20,6 +20,7 @@ from curate.prepare import (
     prepare_rows,
     warm_filters,
 )
+from curate.progress import StageProgress
 from curate.raw_row import SourceError
 from curate.sources import read_source, read_source_batches
 from schemas.manifest import SourceStats
@@ -73,14 +74,19 @@ def open_sources(state: BuildState) -> None:
         state.sources.append(OpenSource(ctx, batches, info.total - info.sampled_out))
 
 
+def prepare_identity(state: BuildState, progress: StageProgress) -> None:
+    """The rendered identity records through the filters, here (they are few), before any source."""
+    if state.identity_rows:
+        state.take(filter_records(state.identity_rows, SourceContext(0, "identity")), 0)
+        progress.advance(len(state.identity_rows))
+        state.identity_rows = []
+
+
 def prepare(state: BuildState) -> None:
     """The per-record stages on every row, identity first, then the sources in recipe order."""
     total_rows = sum(source.rows for source in state.sources)
     with state.progress.stage("prepare", len(state.identity_rows) + total_rows) as progress:
-        if state.identity_rows:
-            state.take(filter_records(state.identity_rows, SourceContext(0, "identity")), 0)
-            progress.advance(len(state.identity_rows))
-            state.identity_rows = []
+        prepare_identity(state, progress)
         workers = state.workers
         use_pool = (workers or os.cpu_count() or 1) > 1 and total_rows >= PARALLEL_FROM and workers != 1
         pool = None

@@ -74,5 +74,6 @@ def mix(state: BuildState) -> None:
 
 def split(state: BuildState) -> None:
     """Train and validation indices into the final records, stratified by kind."""
-    kinds = [KIND_NAMES[k] for k in state.store.kinds[state.final].tolist()]
-    state.train_idx, state.val_idx = split_indices(kinds, state.recipe.split.val_ratio, state.seed)
+    by_name = np.argsort(np.argsort(KIND_NAMES)).astype(np.int8)  # kind rank -> its name's place in sorted names
+    codes = by_name[state.store.kinds[state.final]]
+    state.train_idx, state.val_idx = split_indices(codes, state.recipe.split.val_ratio, state.seed)

@@ -7,6 +7,8 @@ import json
 from collections import Counter
 from typing import Iterable
 
+import numpy as np
+
 from curate import __version__
 from curate.build_state import BuildState
 from curate.bundle import write_lines
@@ -28,10 +30,10 @@ def write(state: BuildState) -> None:
     records_pass = new_pass(state.identity_info, frozenset(rid for rid, _ in largest_clusters(twins)))
     state.records_pass = records_pass
 
-    def lines(indices: list[int], split: str, progress) -> Iterable[str]:
-        for i in indices:
+    def lines(indices: np.ndarray, split: str, progress) -> Iterable[str]:
+        for i in final[indices].tolist():
             progress.advance()
-            item = store.get(int(final[i]))
+            item = store.get(i)
             records_pass.add_summary(split, item.summary, lambda line=item.line: json.loads(line))
             yield uniform_line(item.line) if uniform else item.line
 
