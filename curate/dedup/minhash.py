@@ -146,22 +146,25 @@ def bucket_order(column: np.ndarray, index: np.ndarray, fanout: int = 8) -> tupl
 
 def candidates(keys: np.ndarray, valid: np.ndarray, fanout: int = 8) -> np.ndarray:
     """Unique (i, j) pairs with i < j sharing a band key; each j is paired with up to `fanout`
-    earlier members (by index) of its bucket, which bounds the work on huge buckets."""
+    earlier members (by index) of its bucket, which bounds the work on huge buckets.
+
+    Pairs are made unique band by band: a twin pair collides in most of the bands, and holding
+    every band's pairs until the end took gigabytes at 10M records."""
     n = keys.shape[0]
     index = np.flatnonzero(valid)
-    found = []
+    codes = np.zeros(0, dtype=np.int64)
     for b in range(keys.shape[1]):
         sorted_keys, members = bucket_order(keys[index, b], index, fanout)
+        found = []
         for step in range(1, fanout + 1):
             same = sorted_keys[step:] == sorted_keys[:-step]
             if not same.any():
                 break
             found.append(np.stack((members[:-step][same], members[step:][same]), axis=1))
-    if not found:
-        return np.zeros((0, 2), dtype=np.int64)
-    pairs = np.concatenate(found)
-    pairs.sort(axis=1)
-    codes = np.unique(pairs[:, 0].astype(np.int64) * n + pairs[:, 1])
+        if found:
+            pairs = np.concatenate(found)
+            pairs.sort(axis=1)
+            codes = np.union1d(codes, pairs[:, 0].astype(np.int64) * n + pairs[:, 1])
     return np.stack((codes // n, codes % n), axis=1)
 
 
