@@ -51,10 +51,6 @@ class SignatureSpill:
     def signature_rows(self, positions: np.ndarray) -> SignatureRows:
         return SignatureRows(self, positions)
 
-    def matrix(self, positions: np.ndarray) -> np.ndarray:
-        """The signatures of these records, in memory (for engines that want them all at once)."""
-        return self.signature_rows(positions)[np.arange(len(positions))]
-
     def discard(self) -> None:
         for path in self.folder.glob(f"{PREFIX}.*"):
             path.unlink(missing_ok=True)
