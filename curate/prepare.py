@@ -12,7 +12,7 @@ from typing import Any, Callable, Iterable, Iterator
 
 import numpy as np
 
-from curate.dedup.exact import exact_key_text, normalise
+from curate.dedup.exact import char_table, exact_key_text, normalise_many
 from curate.dedup.minhash import band, fingerprint, lsh_params
 from curate.filters.language import LanguageFilter
 from curate.filters.length import LengthFilter
@@ -88,8 +88,9 @@ def init_worker(settings: Settings) -> None:
 
 
 def warm_filters(recipe: Recipe) -> None:
-    """Load the language models in the parent before the workers fork, so they share one copy
-    instead of each loading its own (half a second and ~70 MB a worker)."""
+    """Load the language models and the normalisation table in the parent before the workers fork,
+    so they share one copy instead of each loading its own (half a second and ~70 MB a worker)."""
+    char_table()
     if _WORKER_FILTERS is not None and any(source.languages for source in recipe.sources):
         _WORKER_FILTERS[1].warm()
 
@@ -107,7 +108,7 @@ def filter_records(records: Iterable[Record | Reject], ctx: SourceContext) -> Ch
     near = _WORKER_SETTINGS.recipe.dedup.near
     kept: list[Prepared] = []
     rejects: list[Reject] = []
-    texts: list[str] = []
+    turns: list[list[str]] = []  # each kept record's turns, system prompt aside: the dedup text
     for record in records:
         if isinstance(record, Reject):
             rejects.append(record)
@@ -123,13 +124,17 @@ def filter_records(records: Iterable[Record | Reject], ctx: SourceContext) -> Ch
             continue
         if lang and record.meta.lang is None:
             record.meta.lang = lang
-        normalised = "\x1f".join(normalise(m.text()) for m in record.messages if m.role != "system")
+        turns.append([m.text() for m in record.messages if m.role != "system"])
         kept.append(Prepared(
             line=record.model_dump_json(exclude_none=True),
             id=record.meta.id, file=record.meta.source, row=record.meta.line, kind=record.meta.kind,
             source=ctx.index, lang=record.meta.lang,
-            key=exact_key_text(normalised), summary=summarise_record(record), tools=record.uses_tools()))
-        texts.append(normalised if near.enabled else "")
+            key=b"", summary=summarise_record(record), tools=record.uses_tools()))
+    texts = normalise_many(turns)
+    for prepared, normalised in zip(kept, texts, strict=True):
+        prepared.key = exact_key_text(normalised)
+    if not near.enabled:
+        texts = [""] * len(texts)
     signatures = (fingerprint(texts, near.num_perm, near.shingle) if near.enabled and texts
                   else np.zeros((len(texts), near.num_perm if near.enabled else 0), dtype=np.uint32))
     band_keys = band(signatures, lsh_params(near.threshold, near.num_perm)) if near.enabled else None
