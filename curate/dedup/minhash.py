@@ -46,43 +46,66 @@ def _splitmix(x: np.ndarray) -> np.ndarray:
     return x ^ (x >> np.uint64(31))
 
 
-def shingle(texts: list[str], size: int) -> tuple[np.ndarray, np.ndarray]:
-    """64-bit hashes of every `size`-character window and the index of the text it belongs to.
+_MIX1, _MIX2 = np.uint64(0xBF58476D1CE4E5B9), np.uint64(0x94D049BB133111EB)
+_BLOCK = 1 << 15  # positions hashed at a time: the working arrays stay in cache (2x faster than whole arrays)
 
-    The rolling hash runs over all texts joined (contiguous slices are fast); windows that cross
-    a boundary are then dropped. A text shorter than `size` is one shingle; an empty one has none.
-    """
-    lengths = np.fromiter((len(t) for t in texts), dtype=np.int64, count=len(texts))
-    codes = np.frombuffer("".join(texts).encode("utf-32-le"), dtype=np.uint32).astype(np.uint64)
-    codes = np.concatenate((codes, np.zeros(size, np.uint64)))
-    rolling = np.zeros(len(codes) - size + 1, dtype=np.uint64)
-    for offset in range(size):
-        rolling = rolling * _BASE + codes[offset:offset + len(rolling)]
-    starts = np.concatenate(([0], np.cumsum(lengths)[:-1])).astype(np.int64)
-    windows = np.maximum(lengths - size + 1, 0)
-    owner = np.repeat(np.arange(len(texts)), windows)
-    before = np.concatenate(([0], np.cumsum(windows)[:-1])).astype(np.int64)
-    first = np.repeat(starts - before, windows) + np.arange(int(windows.sum()))
-    hashes = rolling[first]
-    short = np.flatnonzero((lengths > 0) & (lengths < size))
-    if len(short):
-        extra = np.zeros(len(short), dtype=np.uint64)
-        for offset in range(size):
-            use = offset < lengths[short]
-            extra = np.where(use, extra * _BASE + codes[np.minimum(starts[short] + offset, len(codes) - 1)], extra)
-        hashes = np.concatenate((hashes, extra))
-        owner = np.concatenate((owner, short))
-    return _splitmix(hashes), owner
+
+def _splitmix_into(x: np.ndarray, scratch: np.ndarray) -> None:
+    """_splitmix in place, with no temporary arrays."""
+    np.right_shift(x, np.uint64(30), out=scratch)
+    x ^= scratch
+    x *= _MIX1
+    np.right_shift(x, np.uint64(27), out=scratch)
+    x ^= scratch
+    x *= _MIX2
+    np.right_shift(x, np.uint64(31), out=scratch)
+    x ^= scratch
 
 
 def fingerprint(texts: list[str], num_perm: int = 128, size: int = 5) -> np.ndarray:
-    """(len(texts), num_perm) uint32 MinHash signatures; a row of 0xFFFFFFFF means no shingles."""
-    hashes, owner = shingle(texts, size)
-    bins = ((hashes >> np.uint64(32)) * np.uint64(num_perm)) >> np.uint64(32)
-    values = (hashes & np.uint64(0xFFFFFFFE)).astype(np.uint32)  # 0xFFFFFFFF stays free to mean "empty"
-    sig = np.full(len(texts) * num_perm, _EMPTY, dtype=np.uint32)
-    np.minimum.at(sig, owner * num_perm + bins.astype(np.int64), values)
-    return densify(sig.reshape(len(texts), num_perm))
+    """(len(texts), num_perm) uint32 MinHash signatures; a row of 0xFFFFFFFF means no shingles.
+
+    Every `size`-character window gets a 64-bit hash (a polynomial rolling hash over the code
+    points, then mixed); its top bits pick the bin, its low bits the value. All texts are hashed
+    joined, block by block; a window that runs into the next text lands in a spare row that is
+    dropped. A text shorter than `size` is one shingle; an empty one has none.
+    """
+    n = len(texts)
+    lengths = np.fromiter((len(t) for t in texts), dtype=np.int64, count=n)
+    codes = np.frombuffer("".join(texts).encode("utf-32-le"), dtype=np.uint32)
+    total = len(codes)
+    codes = np.concatenate((codes, np.zeros(size, np.uint32)))
+    starts = np.cumsum(lengths) - lengths
+    windows = np.maximum(lengths - size + 1, 0)
+    row_start = np.repeat(np.arange(n, dtype=np.int64) * num_perm, lengths)
+    row_start[(np.arange(total) - np.repeat(starts, lengths)) >= np.repeat(windows, lengths)] = n * num_perm
+    sig = np.full((n + 1) * num_perm, _EMPTY, dtype=np.uint32)
+    hashes, scratch, slots = np.empty(_BLOCK, np.uint64), np.empty(_BLOCK, np.uint64), np.empty(_BLOCK, np.int64)
+    for low in range(0, total, _BLOCK):
+        high = min(low + _BLOCK, total)
+        h, t, slot = hashes[:high - low], scratch[:high - low], slots[:high - low]
+        h[:] = codes[low:high]
+        for offset in range(1, size):
+            h *= _BASE
+            t[:] = codes[low + offset:high + offset]
+            h += t
+        _splitmix_into(h, t)
+        np.right_shift(h, np.uint64(32), out=t)
+        t *= np.uint64(num_perm)
+        t >>= np.uint64(32)
+        np.add(row_start[low:high], t.view(np.int64), out=slot)
+        h &= np.uint64(0xFFFFFFFE)  # 0xFFFFFFFF stays free to mean "empty"
+        np.minimum.at(sig, slot, h.astype(np.uint32))
+    short = np.flatnonzero((lengths > 0) & (lengths < size))
+    if len(short):
+        h = np.zeros(len(short), dtype=np.uint64)
+        for offset in range(size):
+            more = offset < lengths[short]
+            h = np.where(more, h * _BASE + codes[np.minimum(starts[short] + offset, total)], h)
+        h = _splitmix(h)
+        bins = (((h >> np.uint64(32)) * np.uint64(num_perm)) >> np.uint64(32)).astype(np.int64)
+        np.minimum.at(sig, short * num_perm + bins, (h & np.uint64(0xFFFFFFFE)).astype(np.uint32))
+    return densify(sig[:n * num_perm].reshape(n, num_perm))
 
 
 def densify(sig: np.ndarray) -> np.ndarray:
