@@ -41,7 +41,8 @@ def summarise_record(record) -> tuple:
     answer = next((m.content for m in reversed(messages) if m.role == "assistant"), "")
     question = next((m.content for m in reversed(messages) if m.role == "user"), "")
     meta = record.meta
-    return (meta.kind, meta.lang or "unknown", meta.source, meta.id, len(record.conversation_text()),
+    characters = max(sum(len(m.text()) for m in messages) + len(messages) - 1, 0)  # len(conversation_text())
+    return (meta.kind, meta.lang or "unknown", meta.source, meta.id, characters,
             sum(1 for m in messages if m.role == "user"), content_hash(answer.strip()), content_hash(question.strip()))
 
 

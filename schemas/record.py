@@ -60,6 +60,8 @@ class Message(BaseModel):
 
     def text(self) -> str:
         """Content plus the calls (as `name(arguments)` lines): what length, language and dedup see."""
+        if not self.tool_calls:
+            return self.content
         calls = "\n".join(f"{c.function.name}({c.function.arguments})" for c in self.tool_calls or ())
         return "\n".join(part for part in (self.content, calls) if part)
 
