@@ -10,6 +10,7 @@ from typing import Any, Iterable
 
 from pydantic import ValidationError
 
+from curate.quick_rows import quick_record
 from curate.raw_row import RawRow, json_safe
 from schemas.manifest import Reject
 from schemas.record import Record, RecordMeta
@@ -84,33 +85,43 @@ def row_to_record(raw: RawRow, *, kind: str, shape: str | None = None,
         keys = ", ".join(sorted(map(str, row))[:8]) or "none"
         return reject("validate", "unknown_shape",
                       f"keys ({keys}) match no shape: alpaca, query/response, messages or sharegpt")
-    try:
-        parsed = SHAPES[name].model_validate(row)
-        messages = parsed.to_messages()
-        tools = parsed.tools_json()
-    except ValidationError as exc:
-        code, message = _reason_for(exc)
-        return reject("validate", code, f"{name}: {message}")
-    except (ValueError, TypeError) as exc:  # ToolFormatError carries its own reason code
-        return reject("validate", getattr(exc, "reason", "invalid"), f"{name}: {exc}")
-    if system and messages[0].role != "system":
-        messages = [type(messages[0])(role="system", content=system)] + messages
-    if _empty_answer(messages):
-        return reject("validate", "empty_answer", f"{name}: the answer is empty")
-    tag = parsed.__dict__.get("tag")  # not getattr: a pydantic model without the field raises inside, slowly
-    meta = RecordMeta(id=raw.id, source=raw.file, line=raw.line, index=raw.index,
-                      lang=lang or (tag if tag in ("zh", "en") else None), kind=kind)
-    try:
-        record = Record(messages=messages, tools=tools, meta=meta)
-    except ValidationError as exc:
-        code, message = _reason_for(exc)
-        return reject("validate", code, f"{name}: {message}")
+    record = quick_record(row, name, raw, kind=kind, system=system, lang=lang)
+    if record is None:
+        record = _validated(raw, row, name, kind=kind, system=system, lang=lang)
+        if isinstance(record, tuple):
+            return reject("validate", *record)
     if check_placeholders and any(_may_hold_placeholder(m.content) and PLACEHOLDER.search(m.content)
                                   for m in record.messages):
         return reject("validate", "unrendered_placeholder",
                       f"{name}: holds an identity placeholder such as {{{{name}}}} or <NAME>; "
                       "list the file under identity.templates to render it")
     return record
+
+
+def _validated(raw: RawRow, row: dict[str, Any], name: str, *, kind: str, system: str | None,
+               lang: str | None) -> Record | tuple[str, str]:
+    """The row through its shape's model and the Record's validation: a Record, or (reason, message)."""
+    try:
+        parsed = SHAPES[name].model_validate(row)
+        messages = parsed.to_messages()
+        tools = parsed.tools_json()
+    except ValidationError as exc:
+        code, message = _reason_for(exc)
+        return code, f"{name}: {message}"
+    except (ValueError, TypeError) as exc:  # ToolFormatError carries its own reason code
+        return getattr(exc, "reason", "invalid"), f"{name}: {exc}"
+    if system and messages[0].role != "system":
+        messages = [type(messages[0])(role="system", content=system)] + messages
+    if _empty_answer(messages):
+        return "empty_answer", f"{name}: the answer is empty"
+    tag = parsed.__dict__.get("tag")  # not getattr: a pydantic model without the field raises inside, slowly
+    meta = RecordMeta(id=raw.id, source=raw.file, line=raw.line, index=raw.index,
+                      lang=lang or (tag if tag in ("zh", "en") else None), kind=kind)
+    try:
+        return Record(messages=messages, tools=tools, meta=meta)
+    except ValidationError as exc:
+        code, message = _reason_for(exc)
+        return code, f"{name}: {message}"
 
 
 def rows_to_records(rows: Iterable[RawRow], *, kind: str, shape: str | None = None,
