@@ -86,6 +86,9 @@ def reject_nan(token: str) -> float:
     raise ValueError(f"{token} is not valid JSON")
 
 
+DECODER = json.JSONDecoder(parse_constant=reject_nan)
+
+
 def parse_json_line(label: str, number: int, data: bytes) -> RawRow:
     """One JSONL line: invalid UTF-8 and invalid JSON become rows with an error, never exceptions."""
     try:
@@ -96,7 +99,8 @@ def parse_json_line(label: str, number: int, data: bytes) -> RawRow:
     if number == 1:
         text = text.lstrip("\ufeff")
     try:
-        row = json.loads(text, parse_constant=reject_nan)
+        # json.loads says a BOM is a BOM; the shared decoder (json.loads with an option makes one a call) would not
+        row = json.loads(text, parse_constant=reject_nan) if text.startswith("\ufeff") else DECODER.decode(text)
     except (ValueError, RecursionError) as exc:
         return RawRow(label, number, error="bad_json", message=f"invalid JSON: {str(exc)[:200]}", raw=text)
     if not isinstance(row, dict):

@@ -11,11 +11,9 @@ import re
 from pathlib import Path
 from typing import Any, Iterator
 
-from curate.raw_row import SURROGATE_ESCAPE, RawRow, encodable, json_safe, reject_nan, split_jsonl
-
+from curate.raw_row import DECODER, SURROGATE_ESCAPE, RawRow, encodable, json_safe, split_jsonl
 
 _JSON_SPACE = re.compile(r"[ \t\n\r]*")
-_DECODER = json.JSONDecoder(parse_constant=reject_nan)
 _BAD_BYTE = re.compile("[\udc80-\udcff]")  # what surrogateescape makes of a byte that is not UTF-8
 
 
@@ -23,7 +21,7 @@ def _json_elements(text: str) -> tuple[bool, list[tuple[int, int, Any]]]:
     """Whether the document is an array, and (start, end, value) of each element (of the one value
     otherwise), decoded one at a time so each keeps its offset. Raises ValueError as json.loads does."""
     space = _JSON_SPACE.match
-    scan = _DECODER.scan_once
+    scan = DECODER.scan_once
     blank = " \t\n\r"
     pos = space(text, 0).end()
     items: list[tuple[int, int, Any]] = []

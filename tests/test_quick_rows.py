@@ -46,3 +46,19 @@ def test_other_shapes_and_rejects_take_the_validating_way():
     assert blank.reason == "empty_answer"
     typed = row_to_record(RawRow("f.jsonl", 3, row={"instruction": "q", "output": 3}), kind="general")
     assert typed.reason == "wrong_type" and "output" in typed.message
+
+
+def test_json_lines_fail_with_json_loads_own_messages():
+    """The shared decoder keeps json.loads's wording, a BOM on a later line included."""
+    import json
+
+    from curate.raw_row import parse_json_line, reject_nan
+
+    for text in ('\ufeff{"a": 1}', '{"a": NaN}', '{"a": 1} x', '{"a": ', '[1]'):
+        row = parse_json_line("f.jsonl", 2, text.encode("utf-8"))
+        try:
+            value = json.loads(text, parse_constant=reject_nan)
+        except ValueError as exc:
+            assert row.error == "bad_json" and row.message == f"invalid JSON: {str(exc)[:200]}"
+        else:
+            assert row.row == value or row.error == "not_an_object"
