@@ -21,6 +21,8 @@ import pyarrow as pa
 import ray
 from ray.data.context import DataContext, ShuffleStrategy
 
+from curate.dedup.minhash import sorted_unique
+
 BLOCK_ROWS = 1_000_000  # rows per block shipped into Ray (22 MB of band-key rows)
 FANOUT = 8
 
@@ -125,5 +127,5 @@ def candidate_pairs(keys, valid: np.ndarray, fanout: int = FANOUT) -> np.ndarray
     first, second = _grouped(tables, parts, _bucket_pairs, ("i", "j"), fanout=fanout)
     if not len(first):
         return np.zeros((0, 2), dtype=np.int64)
-    codes = np.unique(first.astype(np.int64) * n + second)
+    codes = sorted_unique(first.astype(np.int64) * n + second)
     return np.stack((codes // n, codes % n), axis=1)
