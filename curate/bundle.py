@@ -13,20 +13,14 @@ from schemas.bundle import VERSION_DIR, sha256_file
 from schemas.manifest import FileEntry
 
 
-def write_lines(path: Path, lines: Iterable[str]) -> FileEntry:
-    """JSONL file from serialised records; returns its hash, count and size for the manifest."""
+def write_chunks(path: Path, chunks: Iterable[tuple[bytes, int]]) -> FileEntry:
+    """JSONL file from chunks of serialised records (UTF-8 lines, each ending in a newline, and
+    how many); returns its hash, count and size for the manifest."""
     count = 0
-    with open(path, "w", encoding="utf-8", newline="\n") as handle:
-        batch: list[str] = []
-        for line in lines:
-            batch.append(line)
-            if len(batch) == 10_000:
-                handle.write("\n".join(batch) + "\n")
-                count += len(batch)
-                batch = []
-        if batch:
-            handle.write("\n".join(batch) + "\n")
-            count += len(batch)
+    with open(path, "wb") as handle:
+        for blob, lines in chunks:
+            handle.write(blob)
+            count += lines
         handle.flush()
         os.fsync(handle.fileno())
     return FileEntry(sha256=sha256_file(path), records=count, bytes=path.stat().st_size)

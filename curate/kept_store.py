@@ -15,6 +15,7 @@ import marshal
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 
@@ -27,7 +28,7 @@ SPILL_NAME = ".kept.spill"
 class Prepared:
     """A record that passed the per-record stages, in the compact form the global stages need."""
 
-    line: str
+    line: bytes  # the record's bundle line (compact JSON, UTF-8): written as is, never decoded
     id: str
     file: str
     row: int | None
@@ -60,6 +61,17 @@ class KeptChunk:
                    keys=np.array([p.key for p in items], dtype="S16"),
                    kinds=np.fromiter((KIND_RANK[p.kind] for p in items), dtype=np.int8, count=len(items)),
                    tools=np.fromiter((p.tools for p in items), dtype=bool, count=len(items)))
+
+
+def read_kept(path: Path, offsets: np.ndarray, sizes: np.ndarray) -> Iterator[Prepared]:
+    """The records at these places of a spill, in the order given: for a worker process, which
+    opens the spill itself."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        for offset, size in zip(offsets.tolist(), sizes.tolist(), strict=True):
+            yield Prepared(*marshal.loads(os.pread(fd, size, offset)))
+    finally:
+        os.close(fd)
 
 
 class KeptStore:

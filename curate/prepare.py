@@ -6,6 +6,7 @@ rejects, and the MinHash signatures.
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
@@ -126,7 +127,7 @@ def filter_records(records: Iterable[Record | Reject], ctx: SourceContext) -> Ch
             record.meta.lang = lang
         turns.append([m.text() for m in record.messages if m.role != "system"])
         kept.append(Prepared(
-            line=record.model_dump_json(exclude_none=True),
+            line=record.__pydantic_serializer__.to_json(record, exclude_none=True),  # model_dump_json's bytes
             id=record.meta.id, file=record.meta.source, row=record.meta.line, kind=record.meta.kind,
             source=ctx.index, lang=record.meta.lang,
             key=b"", summary=summarise_record(record), tools=record.uses_tools()))
@@ -148,6 +149,13 @@ def prepare_rows(rows: list[RawRow] | LineRange, ctx: SourceContext) -> ChunkRes
     records = (row_to_record(raw, kind=ctx.kind, shape=ctx.shape, columns=ctx.columns, system=ctx.system)
                for raw in rows)
     return filter_records(records, ctx)
+
+
+def worker_count(workers: int | None, rows: int, parallel_from: int) -> int:
+    """Processes for a stage over `rows` records: 1 (this process) under `parallel_from` rows, where
+    starting workers costs more than they save, or when --workers 1 says so; else --workers or all CPUs."""
+    processes = workers or os.cpu_count() or 1
+    return processes if processes > 1 and rows >= parallel_from else 1
 
 
 def ordered_map(pool: Any, fn: Callable[..., ChunkResult], tasks: Iterator[tuple],

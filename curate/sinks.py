@@ -30,7 +30,7 @@ class RejectSink:
     """Appends rejects to rejects.jsonl as they come; with strict=True the first one stops the build."""
 
     def __init__(self, path: Path, counts: Counts, strict: bool):
-        self.handle = open(path, "w", encoding="utf-8", newline="\n")
+        self.handle = open(path, "wb")
         self.counts = counts
         self.strict = strict
         self.by_source: Counter = Counter()
@@ -39,8 +39,7 @@ class RejectSink:
     def add(self, reject: Reject, source_index: int) -> None:
         if self.strict and reject.stage in INVALID_STAGES:
             raise BuildError(f"{reject.source}:{reject.line}: {reject.stage}: {reject.message} (--strict)")
-        self.handle.write(json.dumps(reject.model_dump(exclude_none=True), ensure_ascii=False))
-        self.handle.write("\n")
+        self.handle.write(json.dumps(reject.model_dump(exclude_none=True), ensure_ascii=False).encode("utf-8") + b"\n")
         self._count(reject.stage, reject.reason, source_index)
 
     def add_kept(self, item: Prepared, stage: str, reason: str, message: str, duplicate_of: str | None = None) -> None:
@@ -52,10 +51,10 @@ class RejectSink:
         dump = json.dumps
         twin = f', "duplicate_of": {dump(duplicate_of, ensure_ascii=False)}' if duplicate_of else ""
         row = "" if item.row is None else f', "line": {item.row}'
-        self.handle.write(
-            f'{{"source": {dump(item.file, ensure_ascii=False)}{row}, "stage": "{stage}", "reason": "{reason}", '
-            f'"message": {dump(message, ensure_ascii=False)}, "raw": {item.line}, '
-            f'"id": {dump(item.id, ensure_ascii=False)}, "kind": "{item.kind}"{twin}}}\n')
+        head = (f'{{"source": {dump(item.file, ensure_ascii=False)}{row}, "stage": "{stage}", "reason": "{reason}", '
+                f'"message": {dump(message, ensure_ascii=False)}, "raw": ')
+        tail = f', "id": {dump(item.id, ensure_ascii=False)}, "kind": "{item.kind}"{twin}}}\n'
+        self.handle.write(head.encode("utf-8") + item.line + tail.encode("utf-8"))
         self._count(stage, reason, item.source)
 
     def _count(self, stage: str, reason: str, source_index: int) -> None:

@@ -7,7 +7,6 @@ The per-record work runs in chunks, in worker processes when there is enough dat
 from __future__ import annotations
 
 import multiprocessing
-import os
 
 from curate.build_state import BuildState, OpenSource
 from curate.errors import BuildError
@@ -19,6 +18,7 @@ from curate.prepare import (
     ordered_map,
     prepare_rows,
     warm_filters,
+    worker_count,
 )
 from curate.progress import StageProgress
 from curate.raw_row import SourceError
@@ -87,11 +87,9 @@ def prepare(state: BuildState) -> None:
     total_rows = sum(source.rows for source in state.sources)
     with state.progress.stage("prepare", len(state.identity_rows) + total_rows) as progress:
         prepare_identity(state, progress)
-        workers = state.workers
-        use_pool = (workers or os.cpu_count() or 1) > 1 and total_rows >= PARALLEL_FROM and workers != 1
+        processes = worker_count(state.workers, total_rows, PARALLEL_FROM)
         pool = None
-        if use_pool:
-            processes = workers or os.cpu_count() or 1
+        if processes > 1:
             warm_filters(state.recipe)  # language models load once, here, and the forked workers share them
             pool = multiprocessing.get_context("fork").Pool(processes, init_worker, (state.settings,))
             state.log(f"{total_rows} rows to read in {processes} worker processes")

@@ -4,45 +4,76 @@ summaries the per-record stages made: no second parse), then the manifest (count
 from __future__ import annotations
 
 import json
+import multiprocessing
 from collections import Counter
-from typing import Iterable
+from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 
-from curate import __version__
+from curate import __version__, stage_read
 from curate.build_state import BuildState
-from curate.bundle import write_lines
+from curate.bundle import write_chunks
+from curate.kept_store import read_kept
+from curate.prepare import ordered_map, worker_count
 from curate.sinks import STAGES
 from curate.stats import largest_clusters
-from curate.stats_pass import new_pass
+from curate.stats_pass import StatsPass, new_pass
 from schemas.bundle import manifest_id, sha256_file
 from schemas.manifest import FileEntry, Manifest, RatioStats, StageStats
 from schemas.recipe import RATIO_BAND
 from schemas.record import uniform_line
 
+SEGMENT = 10_000  # records one write task reads back: their lines and their share of the report's figures
+
 
 def write(state: BuildState) -> None:
     """train.jsonl and val.jsonl in split order (every line with the same keys when any record uses
-    tools), each record read back once: its line to the file, its summary to the report's figures."""
+    tools), each record read back once: its line to the file, its summary to the report's figures.
+
+    Segments of the split order are read by worker processes (a million records is ten seconds of
+    reading alone); their lines are written and their figures merged in order, so the files and
+    figures are those of one process reading all."""
     final, store = state.final, state.store
     uniform = bool(store.tools[final].any())
-    twins = Counter(state.near_kept_ids)
-    records_pass = new_pass(state.identity_info, frozenset(rid for rid, _ in largest_clusters(twins)))
-    state.records_pass = records_pass
+    wanted = frozenset(rid for rid, _ in largest_clusters(Counter(state.near_kept_ids)))
+    state.records_pass = records_pass = new_pass(state.identity_info, wanted)
+    processes = worker_count(state.workers, len(final), stage_read.PARALLEL_FROM)
+    pool = multiprocessing.get_context("fork").Pool(processes) if processes > 1 else None
+    try:
+        with state.progress.stage("write", len(final)) as progress:
+            for split, indices in (("train", state.train_idx), ("val", state.val_idx)):
+                positions = final[indices]
+                tasks = ((store.path, store.offsets[part], store.sizes[part], uniform, split, state.identity_info,
+                          wanted) for part in np.split(positions, range(SEGMENT, len(positions), SEGMENT)))
+                results = ordered_map(pool, write_segment, tasks, window=4) if pool else \
+                    (write_segment(*task) for task in tasks)
 
-    def lines(indices: np.ndarray, split: str, progress) -> Iterable[str]:
-        for i in final[indices].tolist():
-            progress.advance()
-            item = store.get(i)
-            records_pass.add_summary(split, item.summary, lambda line=item.line: json.loads(line))
-            yield uniform_line(item.line) if uniform else item.line
+                def chunks(results=results) -> Iterator[tuple[bytes, int]]:
+                    for blob, count, figures in results:
+                        records_pass.merge(figures)
+                        progress.advance(count)
+                        yield blob, count
 
-    with state.progress.stage("write", len(final)) as progress:
-        state.files["train.jsonl"] = write_lines(state.staging / "train.jsonl", lines(state.train_idx, "train", progress))
-        state.files["val.jsonl"] = write_lines(state.staging / "val.jsonl", lines(state.val_idx, "val", progress))
+                state.files[f"{split}.jsonl"] = write_chunks(state.staging / f"{split}.jsonl", chunks())
+    finally:
+        if pool:
+            pool.close()
+            pool.join()
     rejects = state.staging / "rejects.jsonl"
     state.files["rejects.jsonl"] = FileEntry(sha256=sha256_file(rejects), records=state.sink.total,
                                              bytes=rejects.stat().st_size)
+
+
+def write_segment(spill: Path, offsets: np.ndarray, sizes: np.ndarray, uniform: bool, split: str,
+                  identity: dict | None, wanted: frozenset[str]) -> tuple[bytes, int, StatsPass]:
+    """One segment's bundle lines (as one blob) and report figures, from the kept records' spill."""
+    figures = new_pass(identity, wanted)
+    lines = []
+    for item in read_kept(spill, offsets, sizes):
+        figures.add_summary(split, item.summary, lambda line=item.line: json.loads(line))
+        lines.append(uniform_line(item.line).encode("utf-8") if uniform else item.line)
+    return (b"\n".join(lines) + b"\n" if lines else b""), len(lines), figures
 
 
 def manifest(state: BuildState) -> None:

@@ -239,13 +239,15 @@ def test_strict_stops_at_first_bad_record(tmp_path):
 
 def test_parallel_build_equals_serial_build(tmp_path, monkeypatch):
     import curate.stage_read as stage_read
+    import curate.stage_write as stage_write
 
     recipe = make_project(tmp_path, general_per_lang=300)
     serial = _build(recipe, output_root=tmp_path / "a", workers=1).version_dir
     monkeypatch.setattr(stage_read, "PARALLEL_FROM", 10)
     monkeypatch.setattr(stage_read, "CHUNK", 64)
+    monkeypatch.setattr(stage_write, "SEGMENT", 50)  # the bundle and the report's figures written in segments
     parallel = _build(recipe, output_root=tmp_path / "b", workers=2).version_dir
-    for name in ("train.jsonl", "val.jsonl", "rejects.jsonl", "manifest.json"):
+    for name in ("train.jsonl", "val.jsonl", "rejects.jsonl", "manifest.json", "report.html"):
         assert (serial / name).read_bytes() == (parallel / name).read_bytes()
 
 
