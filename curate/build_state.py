@@ -81,12 +81,13 @@ class BuildState:
 
     def drop(self, removed: dict[int, tuple[int, float] | int], stage: str, reason: str) -> None:
         """Dedup's removals (positions in `kept`) to the rejects file, each naming the record it duplicates."""
-        for index, value in sorted(removed.items()):
-            twin, score = value if isinstance(value, tuple) else (value, 1.0)
+        items = sorted((index, value if isinstance(value, tuple) else (value, 1.0)) for index, value in removed.items())
+        where = np.array([index for index, _ in items], dtype=np.int64)
+        twin_ids = self.store.ids(self.kept[np.array([twin for _, (twin, _) in items], dtype=np.int64)])
+        records = self.store.get_many(self.kept[where])
+        for (_, (_, score)), record, twin_id in zip(items, records, twin_ids, strict=True):
             similarity = "" if stage == "exact_dedup" else f" (estimated Jaccard {score:.2f})"
-            twin_id = self.store.get(int(self.kept[twin])).id
-            self.sink.add_kept(self.store.get(int(self.kept[index])), stage, reason,
-                               f"duplicate of {twin_id}{similarity}", twin_id)
+            self.sink.add_kept(record, stage, reason, f"duplicate of {twin_id}{similarity}", twin_id)
 
     def keep_only(self, removed) -> None:
         """Drop the removed positions from `kept`."""

@@ -52,7 +52,8 @@ def near_dedup(state: BuildState, find_pairs: Callable[..., np.ndarray] = candid
         pairs, scores = verify(spill.signature_rows(kept), pairs, near.threshold, chunk=VERIFY_PAIRS)
         removed = choose(pairs, scores)
         state.drop(removed, "near_dedup", "near_duplicate")
-        state.near_kept_ids = [state.store.get(int(state.kept[twin])).id for twin, _ in removed.values()]
+        twins = np.array([twin for twin, _ in removed.values()], dtype=np.int64)
+        state.near_kept_ids = state.store.ids(state.kept[twins])
         state.keep_only(removed)
         progress.advance(len(state.kept) + len(removed))
 
@@ -65,8 +66,8 @@ def mix(state: BuildState) -> None:
     chosen = np.zeros(len(general), dtype=bool)
     chosen[choose_general(len(general), len(domain), recipe.mix.general_per_domain(), state.seed)] = True
     message = f"left out to keep domain:general at {recipe.mix.ratio}"
-    for position in general[~chosen].tolist():
-        state.sink.add_kept(state.store.get(position), "mix", "over_ratio", message)
+    for record in state.store.get_many(general[~chosen]):
+        state.sink.add_kept(record, "mix", "over_ratio", message)
     state.sink.close()  # nothing is rejected after the mix
     state.domain, state.general = domain, general[chosen]
     state.achieved = check_band(len(domain), len(state.general), recipe.mix.allow_out_of_band, recipe.file)
