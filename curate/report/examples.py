@@ -50,18 +50,22 @@ def collect_examples(inputs: Inputs, stats: dict[str, Any]) -> dict[str, Any]:
     removed: dict[str, list[dict]] = defaultdict(list)
     for reject in inputs.rejects():
         reason = reject.get("reason") or "unknown"
+        source = str(reject.get("source") or "unknown")
+        twin = reject.get("duplicate_of")
+        lists = [by_reason[reason]] if len(by_reason[reason]) < PER_REASON and (
+            reason in by_reason or len(by_reason) < MAX_REASONS) else []
+        if reject.get("stage") == "language" and len(by_source[source]) < PER_SOURCE and (
+                source in by_source or len(by_source) < MAX_SOURCES):
+            lists.append(by_source[source])
+        if reason == "near_duplicate" and twin in wanted and len(removed[twin]) < PER_CLUSTER:
+            lists.append(removed[twin])
+        if not lists:
+            continue  # most rejects are shown nowhere: their text is not made
         example = {"id": reject.get("id"), "source": reject.get("source"), "line": reject.get("line"),
                    "stage": reject.get("stage"), "message": truncate(reject.get("message") or "", 300),
                    "raw": raw_text(reject.get("raw")), "reason": reason}
-        if len(by_reason[reason]) < PER_REASON and (reason in by_reason or len(by_reason) < MAX_REASONS):
-            by_reason[reason].append(example)
-        source = str(reject.get("source") or "unknown")
-        if reject.get("stage") == "language" and len(by_source[source]) < PER_SOURCE and (
-                source in by_source or len(by_source) < MAX_SOURCES):
-            by_source[source].append(example)
-        twin = reject.get("duplicate_of")
-        if reason == "near_duplicate" and twin in wanted and len(removed[twin]) < PER_CLUSTER:
-            removed[twin].append(example)
+        for found in lists:
+            found.append(example)
     kept: dict[str, dict] = {}
     for rid, (split, record) in (inputs.kept_records or {}).items():
         if rid in wanted:
