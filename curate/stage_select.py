@@ -7,11 +7,14 @@ from collections.abc import Callable
 
 import numpy as np
 
+from curate import stage_read
 from curate.build_state import BuildState
 from curate.dedup.exact import find_exact_duplicates
 from curate.dedup.minhash import candidates, choose, verify
+from curate.dedup_pool import pooled_candidates, pooled_verify
 from curate.kept_store import KIND_NAMES, KIND_RANK
 from curate.mix import check_band, choose_general
+from curate.prepare import worker_count
 from curate.split import split_indices
 
 VERIFY_PAIRS = 50_000  # candidate pairs verified at a time: their two signature rows, 51 MB at 128 perms
@@ -40,16 +43,24 @@ def exact_dedup(state: BuildState, find: Callable[[np.ndarray], dict[int, int]] 
         progress.advance(len(state.kept) + len(removed))
 
 
-def near_dedup(state: BuildState, find_pairs: Callable[..., np.ndarray] = candidates) -> None:
+def near_dedup(state: BuildState, find_pairs: Callable[..., np.ndarray] | None = None) -> None:
     """Records whose estimated Jaccard similarity to an earlier kept one reaches the threshold.
-    `find_pairs(band_columns, valid)` gives the candidate pairs (another engine passes its own)."""
+    `find_pairs(band_columns, valid)` gives the candidate pairs (another engine passes its own);
+    otherwise bands and verification are shared out over worker processes when there are enough
+    records (curate.dedup_pool: same pairs, same scores)."""
     near, spill, kept = state.recipe.dedup.near, state.near_spill, state.kept
     if not near.enabled or spill is None or not len(kept):
         return
+    processes = worker_count(state.workers, len(kept), stage_read.PARALLEL_FROM)
     with state.progress.stage("near dedup", len(kept)) as progress:
         # = near_duplicates(signatures in priority order), one band column in memory at a time
-        pairs = find_pairs(spill.band_columns(kept), spill.valid[kept])
-        pairs, scores = verify(spill.signature_rows(kept), pairs, near.threshold, chunk=VERIFY_PAIRS)
+        columns, valid, rows = spill.band_columns(kept), spill.valid[kept], spill.signature_rows(kept)
+        if find_pairs is not None:
+            pairs = find_pairs(columns, valid)
+        else:
+            pairs = pooled_candidates(columns, valid, processes) if processes > 1 else candidates(columns, valid)
+        pairs, scores = pooled_verify(rows, pairs, near.threshold, processes, VERIFY_PAIRS) if processes > 1 \
+            else verify(rows, pairs, near.threshold, chunk=VERIFY_PAIRS)
         removed = choose(pairs, scores)
         state.drop(removed, "near_dedup", "near_duplicate")
         twins = np.array([twin for twin, _ in removed.values()], dtype=np.int64)

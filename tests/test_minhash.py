@@ -47,3 +47,24 @@ def test_fingerprint_blocks_do_not_change_the_result():
     together = fingerprint(texts, 64, 5)
     for row, text in enumerate(texts):
         assert np.array_equal(together[row], fingerprint([text], 64, 5)[0])
+
+
+def test_pooled_candidates_and_verification_equal_the_single_process_ones():
+    """curate.dedup_pool shares bands and pairs out over forked workers: same pairs, same scores."""
+    from curate.dedup.minhash import band, candidates, lsh_params, verify
+    from curate.dedup_pool import pooled_candidates, pooled_verify
+
+    rng = np.random.default_rng(3)
+    base = rng.integers(0, 2**31, size=(300, 64), dtype=np.uint32)
+    sig = np.concatenate([base] + [np.where(rng.random(base.shape) < rate, base, base + 1)
+                                   for rate in (0.95, 0.85, 0.7)])  # twins at several similarities
+    sig[::97] = 0xFFFFFFFF  # records without shingles take no part
+    keys = band(sig, lsh_params(0.8, 64))
+    valid = sig[:, 0] != 0xFFFFFFFF
+    pairs = candidates(keys, valid)
+    assert len(pairs) > 300
+    assert np.array_equal(pooled_candidates(keys, valid, processes=2), pairs)
+    want_pairs, want_scores = verify(sig, pairs, 0.8, chunk=50)
+    got_pairs, got_scores = pooled_verify(sig, pairs, 0.8, processes=2, chunk=50)
+    assert np.array_equal(got_pairs, want_pairs) and np.array_equal(got_scores, want_scores)
+    assert len(want_pairs) >= 300

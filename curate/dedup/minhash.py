@@ -177,17 +177,28 @@ def candidates(keys: np.ndarray, valid: np.ndarray, fanout: int = 8) -> np.ndarr
     index = np.flatnonzero(valid)
     codes = np.zeros(0, dtype=np.int64)
     for b in range(keys.shape[1]):
-        sorted_keys, members = bucket_order(keys[index, b], index, fanout)
-        found = []
-        for step in range(1, fanout + 1):
-            same = sorted_keys[step:] == sorted_keys[:-step]
-            if not same.any():
-                break
-            found.append(np.stack((members[:-step][same], members[step:][same]), axis=1))
-        if found:
-            pairs = np.concatenate(found)
-            pairs.sort(axis=1)
-            codes = sorted_unique(np.concatenate((codes, pairs[:, 0].astype(np.int64) * n + pairs[:, 1])))
+        codes = sorted_unique(np.concatenate((codes, band_pairs(keys[index, b], index, n, fanout))))
+    return pair_array(codes, n)
+
+
+def band_pairs(column: np.ndarray, index: np.ndarray, n: int, fanout: int = 8) -> np.ndarray:
+    """One band's candidate pairs (i, j), i < j, as sorted unique codes i * n + j; `column` holds
+    the band keys of the records at `index` (ascending)."""
+    sorted_keys, members = bucket_order(column, index, fanout)
+    found = []
+    for step in range(1, fanout + 1):
+        same = sorted_keys[step:] == sorted_keys[:-step]
+        if not same.any():
+            break
+        found.append(np.stack((members[:-step][same], members[step:][same]), axis=1))
+    if not found:
+        return np.zeros(0, dtype=np.int64)
+    pairs = np.concatenate(found)
+    pairs.sort(axis=1)
+    return sorted_unique(pairs[:, 0].astype(np.int64) * n + pairs[:, 1])
+
+
+def pair_array(codes: np.ndarray, n: int) -> np.ndarray:
     return np.stack((codes // n, codes % n), axis=1)
 
 
@@ -201,14 +212,19 @@ def verify(sig: np.ndarray, pairs: np.ndarray, threshold: float, chunk: int = 20
     """Pairs whose estimated Jaccard similarity reaches the threshold, with that estimate."""
     keep, scores = [], []
     for start in range(0, len(pairs), chunk):
-        part = pairs[start:start + chunk]
-        similarity = (sig[part[:, 0]] == sig[part[:, 1]]).mean(axis=1)
-        ok = similarity >= threshold
-        keep.append(part[ok])
-        scores.append(similarity[ok])
+        part, similarity = verify_part(sig, pairs[start:start + chunk], threshold)
+        keep.append(part)
+        scores.append(similarity)
     if not keep:
         return np.zeros((0, 2), dtype=np.int64), np.zeros(0)
     return np.concatenate(keep), np.concatenate(scores)
+
+
+def verify_part(sig: np.ndarray, part: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarray]:
+    """The pairs of `part` that reach the threshold, and their estimated similarity."""
+    similarity = (sig[part[:, 0]] == sig[part[:, 1]]).mean(axis=1)
+    ok = similarity >= threshold
+    return part[ok], similarity[ok]
 
 
 def choose(pairs: np.ndarray, scores: np.ndarray) -> dict[int, tuple[int, float]]:
