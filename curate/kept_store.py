@@ -137,6 +137,11 @@ class KeptStore:
         return [blob.decode("utf-8", "surrogatepass")
                 for blob in read_blobs(self.ids_path, self.id_offsets[positions], self.id_sizes[positions])]
 
+    def release(self, *columns: str) -> None:
+        """Give back columns no later stage reads (exact-dedup keys, ids' places): 40 MB a million."""
+        for name in columns:
+            setattr(self, name, getattr(self, name)[:0].copy())
+
     def discard(self) -> None:
         """Remove the spill (it is never part of a bundle)."""
         for handle in (self._handle, self._ids_handle):

@@ -38,6 +38,7 @@ def exact_dedup(state: BuildState, find: Callable[[np.ndarray], dict[int, int]] 
         return
     with state.progress.stage("exact dedup", len(state.kept)) as progress:
         removed = find(state.store.keys[state.kept])
+        state.store.release("keys")
         state.drop(removed, "exact_dedup", "exact_duplicate")
         state.keep_only(removed)
         progress.advance(len(state.kept) + len(removed))
@@ -71,6 +72,7 @@ def near_dedup(state: BuildState, find_pairs: Callable[..., np.ndarray] | None =
 
 def mix(state: BuildState) -> None:
     """Identity counts as domain; general records are sampled down to the recipe's ratio."""
+    state.store.release("id_offsets", "id_sizes")  # dedup named its twins: ids are not read again
     recipe, kept = state.recipe, state.kept
     is_general = state.store.kinds[kept] == KIND_RANK["general"]
     domain, general = kept[~is_general], kept[is_general]

@@ -79,9 +79,9 @@ def write_segment(spill: Path, offsets: np.ndarray, sizes: np.ndarray, uniform: 
 def manifest(state: BuildState) -> None:
     """The manifest: per-source and per-stage counts, the ratio reached, the files' hashes."""
     recipe, counts, sink, final = state.recipe, state.counts, state.sink, state.final
-    kept_by_source = Counter(state.store.sources[final].tolist())
+    kept_by_source = np.bincount(state.store.sources[final], minlength=max(state.source_stats, default=0) + 1)
     for index, stats in state.source_stats.items():
-        stats.kept = kept_by_source[index]
+        stats.kept = int(kept_by_source[index])
         stats.mixed_out = sink.by_source[(index, "mix")]
         stats.rejected = sum(n for (i, stage), n in sink.by_source.items() if i == index and stage != "mix")
     recipe_dump = recipe.model_dump(mode="json")
