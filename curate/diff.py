@@ -12,7 +12,7 @@ from typing import Any, Iterator
 
 import polars as pl
 
-from curate.stats import PERCENTILES, percentiles
+from curate.stats_arrays import PERCENTILES, percentiles
 from curate.stats_inputs import StatsError, open_inputs
 from curate.stats_pass import content_hash, conversation_text
 from schemas.manifest import Manifest

@@ -9,21 +9,20 @@ warnings worded by curate.stats_warnings.
 from __future__ import annotations
 
 import json
-import math
 from array import array
 from collections import Counter, defaultdict
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Callable
 
 import numpy as np
 
 from curate.identity_coverage import identity_figures, identity_terms
+from curate.stats_arrays import answers_with_many_questions, histogram, percentiles
 from curate.stats_inputs import Inputs, StatsError, open_inputs
 from curate.stats_pass import StatsPass, content_hash, last_content, records_pass
 from curate.stats_warnings import warnings_for
 from schemas.bundle import VERSION_DIR
 
-PERCENTILES = (0, 50, 90, 99, 100)  # reported as p0 p50 p90 p99 max
 CHAR_EDGES = [0, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384, 32768]
 TOKEN_EDGES = [0, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192]
 REPEATED_ANSWER_QUESTIONS = 5
@@ -36,26 +35,6 @@ SNIPPET = 200  # characters of a record text quoted in the figures
 def largest_clusters(clusters: Counter) -> list[tuple[str, int]]:
     """The near-duplicate clusters the report shows: most removed records first."""
     return sorted(clusters.items(), key=lambda kv: (-kv[1], kv[0]))[:TOP]
-
-
-def percentiles(values: Iterable[int] | np.ndarray) -> dict[str, int] | None:
-    """Nearest-rank p0/p50/p90/p99/max: integers that are real record lengths, None when empty.
-    Sorted as an int64 array (10M lengths as Python ints would take 400 MB)."""
-    ordered = np.sort(np.asarray(values if isinstance(values, np.ndarray) else list(values), dtype=np.int64))
-    if not len(ordered):
-        return None
-    out = {}
-    for p in PERCENTILES:
-        rank = max(1, math.ceil(p / 100 * len(ordered)))
-        out["max" if p == 100 else f"p{p}"] = int(ordered[rank - 1])
-    return out
-
-
-def histogram(values: Iterable[int] | np.ndarray, edges: list[int]) -> list[int]:
-    """Counts per fixed bin [edges[i], edges[i+1]); the last bin takes everything above."""
-    values = np.asarray(values if isinstance(values, np.ndarray) else list(values), dtype=np.int64)
-    bins = np.maximum(np.searchsorted(np.asarray(edges, dtype=np.int64), values, side="right") - 1, 0)
-    return np.bincount(bins, minlength=len(edges)).tolist()
 
 
 def _sorted(counter: dict) -> dict:
@@ -184,15 +163,12 @@ def _repeated_answers(inputs: Inputs, acc: StatsPass) -> list[dict[str, Any]]:
     """Answers given to >= 5 different questions; texts fetched in a second pass only if any exist."""
     if not len(acc.answer_hashes):
         return []
-    import polars as pl
-
-    frame = pl.DataFrame({"a": pl.Series(acc.answer_hashes, dtype=pl.UInt64),
-                          "q": pl.Series(acc.question_hashes, dtype=pl.UInt64)})
-    flagged = (frame.group_by("a").agg(pl.col("q").n_unique().alias("questions"), pl.len().alias("records"))
-               .filter(pl.col("questions") >= REPEATED_ANSWER_QUESTIONS))
-    if flagged.is_empty():
+    wanted = {answer: {"questions": questions, "records": records} for answer, questions, records in
+              answers_with_many_questions(np.frombuffer(acc.answer_hashes, dtype=np.uint64),
+                                          np.frombuffer(acc.question_hashes, dtype=np.uint64),
+                                          REPEATED_ANSWER_QUESTIONS)}
+    if not wanted:
         return []
-    wanted = {row["a"]: row for row in flagged.iter_rows(named=True)}
     texts: dict[int, str] = {}
     for _, record in inputs.records():
         answer = last_content(record.get("messages") or [], "assistant").strip()

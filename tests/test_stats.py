@@ -205,3 +205,16 @@ def test_cli_errors_are_one_clean_line(tmp_path: Path, make: str, monkeypatch: p
     assert result.exit_code == 1
     assert result.output.startswith("Error: ") and result.output.count("\n") == 1, result.output
     assert "Traceback" not in result.output
+
+
+def test_answers_with_many_questions_counts_distinct_questions() -> None:
+    import numpy as np
+
+    from curate.stats_arrays import answers_with_many_questions
+
+    answers = np.array([7, 7, 7, 7, 7, 9, 9, 9, 9, 9, 9, 3], dtype=np.uint64)
+    questions = np.array([1, 2, 3, 4, 5, 1, 1, 2, 2, 3, 4, 1], dtype=np.uint64)
+    # 7: five distinct questions in five records; 9: four distinct in six; 3: one
+    assert answers_with_many_questions(answers, questions, 5) == [(7, 5, 5)]
+    assert answers_with_many_questions(answers, questions, 4) == [(7, 5, 5), (9, 4, 6)]
+    assert answers_with_many_questions(answers[:0], questions[:0], 5) == []
