@@ -62,11 +62,14 @@ class BandColumns:
     def __init__(self, spill: SignatureSpill, positions: np.ndarray):
         self.spill, self.positions = spill, positions
         self.shape = (len(positions), spill.params.bands)
+        self._last: tuple[np.ndarray, np.ndarray] | None = None  # (index, positions[index]): the same every band
 
     def __getitem__(self, key: tuple[np.ndarray, int]) -> np.ndarray:
         index, b = key
+        if self._last is None or self._last[0] is not index:
+            self._last = (index, self.positions[index])
         column = np.fromfile(self.spill.folder / f"{PREFIX}.band{b}", dtype=np.uint64)
-        return column[self.positions[index]]
+        return column[self._last[1]]
 
 
 class SignatureRows:

@@ -122,12 +122,16 @@ def exact_key_text(normalised: str) -> bytes:
 def find_exact_duplicates(keys: list[bytes] | np.ndarray) -> dict[int, int]:
     """index -> index of the first record with the same key (the one kept).
 
-    Sorted, not hashed: 16-byte keys as a numpy array cost 16 bytes each, a dict of them ~100.
+    Sorted, not hashed: 16-byte keys as a numpy array cost 16 bytes each, a dict of them ~100. A
+    stable sort puts each key's first record first in its run (half the time and memory of np.unique).
     """
     keys = np.asarray(keys, dtype="S16")
     if not len(keys):
         return {}
-    _, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
-    twin = first[inverse.reshape(-1)]
-    dupes = np.flatnonzero(twin != np.arange(len(keys)))
-    return dict(zip(dupes.tolist(), twin[dupes].tolist(), strict=True))
+    order = np.argsort(keys, kind="stable")
+    ordered = keys[order]
+    first = np.concatenate(([True], ordered[1:] != ordered[:-1]))
+    del ordered
+    twin = order[first][np.cumsum(first) - 1]
+    dupes = ~first
+    return dict(zip(order[dupes].tolist(), twin[dupes].tolist(), strict=True))
