@@ -159,6 +159,7 @@ def bucket_order(column: np.ndarray, index: np.ndarray, fanout: int = 8) -> tupl
     order = np.argsort(column)
     sorted_keys = column[order]
     members = index[order]
+    del order
     span = fanout + 1
     if len(sorted_keys) > span and (sorted_keys[span:] == sorted_keys[:-span]).any():
         run = np.cumsum(np.concatenate(([False], sorted_keys[1:] != sorted_keys[:-1])))
@@ -185,6 +186,7 @@ def band_pairs(column: np.ndarray, index: np.ndarray, n: int, fanout: int = 8) -
     """One band's candidate pairs (i, j), i < j, as sorted unique codes i * n + j; `column` holds
     the band keys of the records at `index` (ascending)."""
     sorted_keys, members = bucket_order(column, index, fanout)
+    del column  # a band column is the caller's temporary: give it back before the pairs are made
     found = []
     for step in range(1, fanout + 1):
         same = sorted_keys[step:] == sorted_keys[:-step]
@@ -199,12 +201,17 @@ def band_pairs(column: np.ndarray, index: np.ndarray, n: int, fanout: int = 8) -
 
 
 def pair_array(codes: np.ndarray, n: int) -> np.ndarray:
-    return np.stack((codes // n, codes % n), axis=1)
+    """Codes i * n + j back to (i, j) rows, written straight into the result (no temporaries)."""
+    pairs = np.empty((len(codes), 2), dtype=np.int64)
+    np.floor_divide(codes, n, out=pairs[:, 0])
+    np.remainder(codes, n, out=pairs[:, 1])
+    return pairs
 
 
 def sorted_unique(values: np.ndarray) -> np.ndarray:
-    """np.unique by sorting: numpy 2.4's unique hashes integer arrays first, 40x slower on millions."""
-    values = np.sort(values)
+    """np.unique by sorting `values` in place (callers pass an array of their own): numpy 2.4's
+    unique hashes integer arrays first, 40x slower on millions, and copies them."""
+    values.sort()
     return values[np.concatenate(([True], values[1:] != values[:-1]))] if len(values) else values
 
 
