@@ -106,6 +106,7 @@ def build(recipe: Recipe, output_root: str | Path | None = None, *, strict: bool
         state.store.discard()  # the spills of kept records and signatures are no part of the bundle
         if state.near_spill is not None:
             state.near_spill.discard()
+        del state  # its columns (tens of bytes a record) are not needed for the report
         _write_report(staging, records_pass)
         log(f"report.html in {time.perf_counter() - started:.1f}s")
         version = publish(staging, root)

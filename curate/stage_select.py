@@ -83,6 +83,7 @@ def mix(state: BuildState) -> None:
         state.sink.add_kept(record, "mix", "over_ratio", message)
     state.sink.close()  # nothing is rejected after the mix
     state.domain, state.general = domain, general[chosen]
+    state.kept = np.zeros(0, dtype=np.int64)  # from here on the survivors are domain and general
     state.achieved = check_band(len(domain), len(state.general), recipe.mix.allow_out_of_band, recipe.file)
 
 
