@@ -3,27 +3,31 @@ leaves no partial version and never touches an older one."""
 from __future__ import annotations
 
 import errno
+import hashlib
 import os
 import shutil
 import tempfile
 from pathlib import Path
 from typing import Iterable
 
-from schemas.bundle import VERSION_DIR, sha256_file
+from schemas.bundle import VERSION_DIR
 from schemas.manifest import FileEntry
 
 
 def write_chunks(path: Path, chunks: Iterable[tuple[bytes, int]]) -> FileEntry:
     """JSONL file from chunks of serialised records (UTF-8 lines, each ending in a newline, and
-    how many); returns its hash, count and size for the manifest."""
+    how many); returns its hash (of the bytes as written: the file is not read back), count and
+    size for the manifest."""
     count = 0
+    digest = hashlib.sha256()
     with open(path, "wb") as handle:
         for blob, lines in chunks:
             handle.write(blob)
+            digest.update(blob)
             count += lines
         handle.flush()
         os.fsync(handle.fileno())
-    return FileEntry(sha256=sha256_file(path), records=count, bytes=path.stat().st_size)
+    return FileEntry(sha256=digest.hexdigest(), records=count, bytes=path.stat().st_size)
 
 
 def new_staging_dir(root: Path) -> Path:

@@ -1,10 +1,11 @@
-"""Near dedup's two heavy steps spread over worker processes: finding each band's candidate pairs,
-and verifying the candidates against their signatures.
+"""Near dedup band by band: each band's candidate pairs are verified against their signatures as
+soon as they are found, so only the pairs that pass are kept across bands (at 10M records the
+candidates of all bands together took gigabytes; those that pass are a small share). With several
+processes the bands are shared out over forked workers, which inherit the inputs instead of being
+sent them.
 
-The workers are forked after the inputs are set here, so the band files' positions and the
-candidate pairs are inherited, not sent; each task is a band number or a range of pairs, and the
-results are merged in order: the same pairs and scores as curate.dedup.minhash's candidates and
-verify in one process.
+The result is that of curate.dedup.minhash's verify(candidates(...)): the same pairs (a pair
+found in several bands is kept once) with the same scores.
 """
 from __future__ import annotations
 
@@ -14,47 +15,55 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from curate.dedup.minhash import band_pairs, pair_array, sorted_unique, verify_part
+from curate.dedup.minhash import band_pairs, pair_array, verify_part
 
 _INHERITED: dict[str, Any] = {}  # set before the pool forks; read in the workers
 
 
+def verified_band(columns: Any, index: np.ndarray, rows: Any, b: int, threshold: float,
+                  chunk: int, fanout: int = 8) -> tuple[np.ndarray, np.ndarray]:
+    """Band b's candidate pairs that reach the threshold, as codes i * n + j, with their scores;
+    `columns[index, b]` gives the band's keys, `rows[i]` signature rows."""
+    n = columns.shape[0]
+    codes = band_pairs(columns[index, b], index, n, fanout)
+    passed, scores = [np.zeros(0, dtype=np.int64)], [np.zeros(0)]
+    for start in range(0, len(codes), chunk):
+        part, score = verify_part(rows, pair_array(codes[start:start + chunk], n), threshold)
+        passed.append(part[:, 0] * n + part[:, 1])
+        scores.append(score)
+    return np.concatenate(passed), np.concatenate(scores)
+
+
+def _verified_band(b: int) -> tuple[np.ndarray, np.ndarray]:
+    return verified_band(b=b, **_INHERITED)
+
+
 @contextlib.contextmanager
-def _forked(processes: int, **inputs: Any) -> Iterator[Any]:
+def _bands(processes: int, **inputs: Any) -> Iterator[Any]:
+    """map over band numbers: in forked workers, or here."""
     _INHERITED.update(inputs)
     try:
-        with multiprocessing.get_context("fork").Pool(processes) as pool:
-            yield pool
+        if processes > 1:
+            with multiprocessing.get_context("fork").Pool(processes) as pool:
+                yield pool.imap
+        else:
+            yield map
     finally:
         _INHERITED.clear()
 
 
-def _band(b: int) -> np.ndarray:
-    columns, index = _INHERITED["columns"], _INHERITED["index"]
-    return band_pairs(columns[index, b], index, columns.shape[0], _INHERITED["fanout"])
-
-
-def pooled_candidates(columns: Any, valid: np.ndarray, processes: int, fanout: int = 8) -> np.ndarray:
-    """curate.dedup.minhash.candidates with the bands shared out; `columns[index, b]` gives band b's
-    keys (a BandColumns reads them from the band's file)."""
-    codes = np.zeros(0, dtype=np.int64)
-    with _forked(processes, columns=columns, index=np.flatnonzero(valid), fanout=fanout) as pool:
-        for found in pool.imap(_band, range(columns.shape[1])):
-            codes = sorted_unique(np.concatenate((codes, found)))  # unique band by band: memory stays bounded
-    return pair_array(codes, columns.shape[0])
-
-
-def _verify(bounds: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
-    start, end = bounds
-    return verify_part(_INHERITED["rows"], _INHERITED["pairs"][start:end], _INHERITED["threshold"])
-
-
-def pooled_verify(rows: Any, pairs: np.ndarray, threshold: float, processes: int,
-                  chunk: int) -> tuple[np.ndarray, np.ndarray]:
-    """curate.dedup.minhash.verify with the pairs shared out in chunks; `rows[i]` gives signature rows."""
-    bounds = [(start, min(start + chunk, len(pairs))) for start in range(0, len(pairs), chunk)]
-    if not bounds:
-        return np.zeros((0, 2), dtype=np.int64), np.zeros(0)
-    with _forked(processes, rows=rows, pairs=pairs, threshold=threshold) as pool:
-        parts = pool.map(_verify, bounds)
-    return np.concatenate([p for p, _ in parts]), np.concatenate([s for _, s in parts])
+def near_pairs(columns: Any, valid: np.ndarray, rows: Any, threshold: float, processes: int,
+               chunk: int, fanout: int = 8) -> tuple[np.ndarray, np.ndarray]:
+    """verify(rows, candidates(columns, valid), threshold): (pairs, scores), pairs in code order."""
+    n = columns.shape[0]
+    codes, scores = [np.zeros(0, dtype=np.int64)], [np.zeros(0)]
+    with _bands(processes, columns=columns, index=np.flatnonzero(valid), rows=rows, threshold=threshold,
+                chunk=chunk, fanout=fanout) as band_map:
+        for passed, score in band_map(_verified_band, range(columns.shape[1])):
+            codes.append(passed)
+            scores.append(score)
+    all_codes, all_scores = np.concatenate(codes), np.concatenate(scores)
+    order = np.argsort(all_codes, kind="stable")
+    all_codes, all_scores = all_codes[order], all_scores[order]
+    first = np.concatenate(([True], all_codes[1:] != all_codes[:-1])) if len(all_codes) else np.zeros(0, bool)
+    return pair_array(all_codes[first], n), all_scores[first]

@@ -10,8 +10,8 @@ import numpy as np
 from curate import stage_read
 from curate.build_state import BuildState
 from curate.dedup.exact import find_exact_duplicates
-from curate.dedup.minhash import candidates, choose, verify
-from curate.dedup_pool import pooled_candidates, pooled_verify
+from curate.dedup.minhash import choose, verify
+from curate.dedup_pool import near_pairs
 from curate.kept_store import KIND_NAMES, KIND_RANK
 from curate.mix import check_band, choose_general
 from curate.prepare import worker_count
@@ -47,8 +47,8 @@ def exact_dedup(state: BuildState, find: Callable[[np.ndarray], dict[int, int]] 
 def near_dedup(state: BuildState, find_pairs: Callable[..., np.ndarray] | None = None) -> None:
     """Records whose estimated Jaccard similarity to an earlier kept one reaches the threshold.
     `find_pairs(band_columns, valid)` gives the candidate pairs (another engine passes its own);
-    otherwise bands and verification are shared out over worker processes when there are enough
-    records (curate.dedup_pool: same pairs, same scores)."""
+    otherwise each band's candidates are verified as they are found, the bands shared out over
+    worker processes when there are enough records (curate.dedup_pool: same pairs, same scores)."""
     near, spill, kept = state.recipe.dedup.near, state.near_spill, state.kept
     if not near.enabled or spill is None or not len(kept):
         return
@@ -57,11 +57,9 @@ def near_dedup(state: BuildState, find_pairs: Callable[..., np.ndarray] | None =
         # = near_duplicates(signatures in priority order), one band column in memory at a time
         columns, valid, rows = spill.band_columns(kept), spill.valid[kept], spill.signature_rows(kept)
         if find_pairs is not None:
-            pairs = find_pairs(columns, valid)
+            pairs, scores = verify(rows, find_pairs(columns, valid), near.threshold, chunk=VERIFY_PAIRS)
         else:
-            pairs = pooled_candidates(columns, valid, processes) if processes > 1 else candidates(columns, valid)
-        pairs, scores = pooled_verify(rows, pairs, near.threshold, processes, VERIFY_PAIRS) if processes > 1 \
-            else verify(rows, pairs, near.threshold, chunk=VERIFY_PAIRS)
+            pairs, scores = near_pairs(columns, valid, rows, near.threshold, processes, VERIFY_PAIRS)
         removed = choose(pairs, scores)
         state.drop(removed, "near_dedup", "near_duplicate")
         twins = np.array([twin for twin, _ in removed.values()], dtype=np.int64)
