@@ -17,7 +17,7 @@ from curate.mix import check_band, choose_general
 from curate.prepare import worker_count
 from curate.split import split_indices
 
-VERIFY_PAIRS = 20_000  # candidate pairs verified at a time: their two signature rows, 20 MB at 128 perms
+VERIFY_PAIRS = 50_000  # candidate pairs verified at a time: their two signature rows, 51 MB at 128 perms
 
 
 def order(state: BuildState) -> None:
