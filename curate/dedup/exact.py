@@ -7,8 +7,6 @@ import unicodedata
 
 import numpy as np
 
-from schemas.record import Record
-
 _NOT_WORD = re.compile(r"[\W_]+")
 _ASCII_NOT_WORD = bytes(c for c in range(128) if not chr(c).isalnum())
 
@@ -108,11 +106,6 @@ def normalise_many(conversations: list[list[str]]) -> list[str]:
             piece = _TURN.join(_finish(turn) for turn in piece.split(_TURN))
         out[index] = piece
     return out
-
-
-def exact_key(record: Record) -> bytes:
-    """A 16-byte digest of the conversation (system prompt aside) after normalising each turn."""
-    return exact_key_text("\x1f".join(normalise(m.content) for m in record.messages if m.role != "system"))
 
 
 def exact_key_text(normalised: str) -> bytes:
