@@ -20,12 +20,11 @@ from curate.dedup.minhash import band_pairs, pair_array, verify_part
 _INHERITED: dict[str, Any] = {}  # set before the pool forks; read in the workers
 
 
-def verified_band(columns: Any, index: np.ndarray, rows: Any, b: int, threshold: float,
+def verified_band(columns: Any, index: np.ndarray, rows: Any, n: int, b: int, threshold: float,
                   chunk: int, fanout: int = 8) -> tuple[np.ndarray, np.ndarray]:
     """Band b's candidate pairs that reach the threshold, as codes i * n + j, with their scores;
-    `columns[index, b]` gives the band's keys, `rows[i]` signature rows."""
-    n = columns.shape[0]
-    codes = band_pairs(columns[index, b], index, n, fanout)
+    `columns[:, b]` gives the band's keys of the records at `index`, `rows[i]` signature rows."""
+    codes = band_pairs(columns[:, b], index, n, fanout)
     passed, scores = [np.zeros(0, dtype=np.int64)], [np.zeros(0)]
     for start in range(0, len(codes), chunk):
         part, score = verify_part(rows, pair_array(codes[start:start + chunk], n), threshold)
@@ -55,9 +54,10 @@ def _bands(processes: int, **inputs: Any) -> Iterator[Any]:
 def near_pairs(columns: Any, valid: np.ndarray, rows: Any, threshold: float, processes: int,
                chunk: int, fanout: int = 8) -> tuple[np.ndarray, np.ndarray]:
     """verify(rows, candidates(columns, valid), threshold): (pairs, scores), pairs in code order."""
-    n = columns.shape[0]
+    n, index = columns.shape[0], np.flatnonzero(valid)
     codes, scores = [np.zeros(0, dtype=np.int64)], [np.zeros(0)]
-    with _bands(processes, columns=columns, index=np.flatnonzero(valid), rows=rows, threshold=threshold,
+    # columns[index]: the records' places in the band files are looked up once, here, not in each worker
+    with _bands(processes, columns=columns[index], index=index, rows=rows, n=n, threshold=threshold,
                 chunk=chunk, fanout=fanout) as band_map:
         for passed, score in band_map(_verified_band, range(columns.shape[1])):
             codes.append(passed)

@@ -57,19 +57,36 @@ class SignatureSpill:
 
 
 class BandColumns:
-    """keys[index, b] of `candidates`, read from band b's file: one column in memory at a time."""
+    """keys[index, b] of `candidates`, read from band b's file: one column in memory at a time.
+    columns[index] is the same view over the records at `index` only."""
 
     def __init__(self, spill: SignatureSpill, positions: np.ndarray):
         self.spill, self.positions = spill, positions
         self.shape = (len(positions), spill.params.bands)
         self._last: tuple[np.ndarray, np.ndarray] | None = None  # (index, positions[index]): the same every band
 
-    def __getitem__(self, key: tuple[np.ndarray, int]) -> np.ndarray:
+    def __getitem__(self, key: tuple[np.ndarray | slice, int] | np.ndarray) -> np.ndarray | BandColumns:
+        if not isinstance(key, tuple):
+            return BandColumns(self.spill, self.positions[key])
         index, b = key
         if self._last is None or self._last[0] is not index:
             self._last = (index, self.positions[index])
-        column = np.fromfile(self.spill.folder / f"{PREFIX}.band{b}", dtype=np.uint64)
-        return column[self._last[1]]
+        return _gather(self.spill.folder / f"{PREFIX}.band{b}", self._last[1])
+
+
+_READ_AT_ONCE = 1 << 20  # band keys read from a file at a time
+
+
+def _gather(path: Path, positions: np.ndarray) -> np.ndarray:
+    """np.fromfile(path, uint64)[positions], the file read a piece at a time: only the result is
+    the column's size."""
+    out = np.empty(len(positions), dtype=np.uint64)
+    with open(path, "rb") as handle:
+        for low in range(0, os.path.getsize(path) // 8, _READ_AT_ONCE):
+            piece = np.fromfile(handle, dtype=np.uint64, count=_READ_AT_ONCE)
+            inside = np.flatnonzero((positions >= low) & (positions < low + len(piece)))
+            out[inside] = piece[positions[inside] - low]
+    return out
 
 
 class SignatureRows:

@@ -68,3 +68,30 @@ def test_band_by_band_verification_equals_verifying_all_candidates():
     for processes in (1, 2):
         got_pairs, got_scores = near_pairs(keys, valid, sig, 0.8, processes=processes, chunk=50)
         assert np.array_equal(got_pairs, want_pairs) and np.array_equal(got_scores, want_scores)
+
+
+def test_a_band_split_by_key_bits_makes_the_same_pairs(monkeypatch):
+    """Past _SORTED_AT_ONCE keys a band is sorted in parts by the keys' top bits: same codes,
+    big buckets (more members than the fanout) included."""
+    import curate.dedup.minhash as minhash
+
+    rng = np.random.default_rng(5)
+    keys = rng.integers(0, 2**64, size=5000, dtype=np.uint64, endpoint=False)
+    keys[rng.choice(5000, 1500)] = keys[rng.choice(5000, 1500)]  # pairs and triples
+    keys[rng.choice(5000, 40)] = keys[7]  # one bucket far over the fanout
+    index = np.sort(rng.choice(20000, 5000, replace=False))
+    whole = minhash.band_pairs(keys, index, 20000)
+    monkeypatch.setattr(minhash, "_SORTED_AT_ONCE", 300)  # 2^5 parts
+    split = minhash.band_pairs(keys, index, 20000)
+    assert len(whole) > 1000 and np.array_equal(split, whole)
+
+
+def test_band_keys_gathered_piece_by_piece_equal_the_whole_file(tmp_path, monkeypatch):
+    import curate.signature_spill as signature_spill
+
+    rng = np.random.default_rng(6)
+    column = rng.integers(0, 2**64, size=1000, dtype=np.uint64, endpoint=False)
+    column.tofile(tmp_path / "band")
+    positions = rng.permutation(1000)[:700]
+    monkeypatch.setattr(signature_spill, "_READ_AT_ONCE", 64)
+    assert np.array_equal(signature_spill._gather(tmp_path / "band", positions), column[positions])

@@ -182,11 +182,37 @@ def candidates(keys: np.ndarray, valid: np.ndarray, fanout: int = 8) -> np.ndarr
     return pair_array(codes, n)
 
 
+_SORTED_AT_ONCE = 1 << 20  # band keys sorted at a time: a band is split by its keys' top bits past this
+
+
 def band_pairs(column: np.ndarray, index: np.ndarray, n: int, fanout: int = 8) -> np.ndarray:
     """One band's candidate pairs (i, j), i < j, as sorted unique codes i * n + j; `column` holds
-    the band keys of the records at `index` (ascending)."""
+    the band keys of the records at `index` (ascending).
+
+    A large band is split by the keys' top bits and each part sorted on its own: equal keys fall in
+    the same part, so the pairs are the same, and the sort's arrays are a part's size, not the band's."""
+    bits = max(0, int(np.ceil(np.log2(max(1, len(column)) / _SORTED_AT_ONCE))))
+    if bits == 0:
+        return _bucket_pairs(column, index, n, fanout)
+    part_of = _top_bits(column, bits)
+    found = []
+    for part in range(1 << bits):
+        chosen = np.flatnonzero(part_of == part)
+        found.append(_bucket_pairs(column[chosen], index[chosen], n, fanout))
+    codes = np.concatenate(found)
+    codes.sort()  # each part's codes are unique, and no pair is in two parts
+    return codes
+
+
+def _top_bits(column: np.ndarray, bits: int) -> np.ndarray:
+    """column >> (64 - bits) as uint16 (bits <= 16), read from each key's top 16 bits without a
+    temporary the column's size."""
+    top = np.ascontiguousarray(column, dtype=np.uint64).view(np.uint16).reshape(-1, 4)
+    return top[:, 3 if np.little_endian else 0] >> np.uint16(16 - bits)
+
+
+def _bucket_pairs(column: np.ndarray, index: np.ndarray, n: int, fanout: int) -> np.ndarray:
     sorted_keys, members = bucket_order(column, index, fanout)
-    del column  # a band column is the caller's temporary: give it back before the pairs are made
     found = []
     for step in range(1, fanout + 1):
         same = sorted_keys[step:] == sorted_keys[:-step]
