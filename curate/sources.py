@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Iterator
 
 from curate.dataset_sources import dataset_ref, read_dataset
+from curate.line_scan import scan_jsonl
 from curate.paths import expand, label_for
 from curate.raw_row import RawRow, SourceError, SourceRead  # SourceRead lives there: curate.dataset_sources fills one too
 from curate.readers import read_csv, read_json, read_parquet
@@ -32,23 +33,6 @@ def _check(path: Path, label: str) -> str:
     if not path.is_file():
         raise SourceError(f"{label}: no such file")
     return suffix
-
-
-def _scan_jsonl(path: Path, every: int = 0) -> tuple[str, int, list[tuple[int, int]]]:
-    """sha256, number of non-blank lines and, with `every`, (byte offset, line number) of every
-    `every`-th non-blank line: cut points for LineRanges. Streamed: a large file is never held whole."""
-    digest = hashlib.sha256()
-    count = offset = 0
-    cuts: list[tuple[int, int]] = []
-    with open(path, "rb") as handle:
-        for number, line in enumerate(handle, start=1):
-            digest.update(line)
-            if not line.isspace():
-                if every and count % every == 0:
-                    cuts.append((offset, number))
-                count += 1
-            offset += len(line)
-    return digest.hexdigest(), count, cuts
 
 
 @dataclass(frozen=True)
@@ -89,7 +73,7 @@ def read_file(path: Path, label: str) -> tuple[str, list[RawRow]]:
     """sha256 of the file and all its rows; raises SourceError when missing or of unknown type."""
     suffix = _check(path, label)
     if suffix == ".jsonl":
-        digest, _, _ = _scan_jsonl(path)
+        digest, _, _ = scan_jsonl(path)
         return digest, list(_stream_jsonl(path, label, None))
     try:
         data = path.read_bytes()
@@ -122,7 +106,7 @@ def read_source(pattern: str, sample: int | None, base: Path, seed: int) -> tupl
     for path in files:
         label = label_for(path, base)
         if _check(path, label) == ".jsonl":
-            digest, count, _ = _scan_jsonl(path)
+            digest, count, _ = scan_jsonl(path)
             loaded.append((path, label, None, count))
         else:
             digest, rows = read_file(path, label)
@@ -157,7 +141,7 @@ def read_source_batches(pattern: str, sample: int | None, base: Path, seed: int,
     ranges: list[LineRange] = []
     for path in files:
         label = label_for(path, base)
-        digest, count, cuts = _scan_jsonl(path, every=size)
+        digest, count, cuts = scan_jsonl(path, every=size)
         info.files[label] = digest
         info.total += count
         ends = [offset for offset, _ in cuts[1:]] + [path.stat().st_size]
