@@ -8,6 +8,7 @@ left here and adds its own part; curate.pipeline lists them in order.
 """
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -20,6 +21,7 @@ from curate.prepare import ChunkResult, Settings, SourceContext
 from curate.progress import Progress
 from curate.signature_spill import SignatureSpill
 from curate.sinks import Counts, RejectSink
+from curate.stats import largest_clusters
 from schemas.manifest import FileEntry, Manifest, SourceStats
 from schemas.recipe import Recipe
 
@@ -84,6 +86,8 @@ class BuildState:
         items = sorted((index, value if isinstance(value, tuple) else (value, 1.0)) for index, value in removed.items())
         where = np.array([index for index, _ in items], dtype=np.int64)
         twin_ids = self.store.ids(self.kept[np.array([twin for _, (twin, _) in items], dtype=np.int64)])
+        if reason == "near_duplicate":  # the clusters the report shows: their members are kept as examples
+            self.sink.tally.wanted = frozenset(rid for rid, _ in largest_clusters(Counter(twin_ids)))
         records = self.store.get_many(self.kept[where])
         for (_, (_, score)), record, twin_id in zip(items, records, twin_ids, strict=True):
             similarity = "" if stage == "exact_dedup" else f" (estimated Jaccard {score:.2f})"

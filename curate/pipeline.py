@@ -99,7 +99,7 @@ def build(recipe: Recipe, output_root: str | Path | None = None, *, strict: bool
     try:
         with engine_stages as stages:
             state = run_stages(staging, recipe, strict=strict, workers=workers, log=log, live=progress, stages=stages)
-        manifest, records_pass = state.manifest, state.records_pass
+        manifest, records_pass, rejects_pass = state.manifest, state.records_pass, state.sink.tally
         for name in ("train.jsonl", "val.jsonl", "rejects.jsonl", "manifest.json"):
             os.chmod(staging / name, 0o444)  # a version is immutable once written
         started = time.perf_counter()
@@ -107,7 +107,7 @@ def build(recipe: Recipe, output_root: str | Path | None = None, *, strict: bool
         if state.near_spill is not None:
             state.near_spill.discard()
         del state  # its columns (tens of bytes a record) are not needed for the report
-        _write_report(staging, records_pass)
+        _write_report(staging, records_pass, rejects_pass)
         log(f"report.html in {time.perf_counter() - started:.1f}s")
         version = publish(staging, root)
     except BaseException:
@@ -161,7 +161,7 @@ def _near_spill(staging: Path, recipe: Recipe) -> SignatureSpill | None:
     return SignatureSpill(staging, near.num_perm, lsh_params(near.threshold, near.num_perm)) if near.enabled else None
 
 
-def _write_report(staging: Path, records_pass) -> None:
+def _write_report(staging: Path, records_pass, rejects_pass) -> None:
     from curate.report import write_report
 
-    write_report(staging, staging / "report.html", records=records_pass)
+    write_report(staging, staging / "report.html", records=records_pass, rejects=rejects_pass)

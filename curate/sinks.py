@@ -11,6 +11,7 @@ from pathlib import Path
 
 from curate.errors import BuildError
 from curate.kept_store import Prepared
+from curate.rejects_pass import RejectsPass
 from schemas.manifest import Reject
 
 STAGES = ("read", "validate", "render", "length", "language", "exact_dedup", "near_dedup", "mix")
@@ -35,11 +36,15 @@ class RejectSink:
         self.strict = strict
         self.by_source: Counter = Counter()
         self.total = 0
+        self.tally = RejectsPass()  # the report's figures and examples, so it never reads the file back
 
     def add(self, reject: Reject, source_index: int) -> None:
         if self.strict and reject.stage in INVALID_STAGES:
             raise BuildError(f"{reject.source}:{reject.line}: {reject.stage}: {reject.message} (--strict)")
-        self.handle.write(json.dumps(reject.model_dump(exclude_none=True), ensure_ascii=False).encode("utf-8") + b"\n")
+        fields = reject.model_dump(exclude_none=True)
+        line = json.dumps(fields, ensure_ascii=False).encode("utf-8") + b"\n"
+        self.handle.write(line)
+        self.tally.add(fields, lambda: json.loads(line))
         self._count(reject.stage, reject.reason, source_index)
 
     def add_kept(self, item: Prepared, stage: str, reason: str, message: str, duplicate_of: str | None = None) -> None:
@@ -54,7 +59,12 @@ class RejectSink:
         head = (f'{{"source": {dump(item.file, ensure_ascii=False)}{row}, "stage": "{stage}", "reason": "{reason}", '
                 f'"message": {dump(message, ensure_ascii=False)}, "raw": ')
         tail = f', "id": {dump(item.id, ensure_ascii=False)}, "kind": "{item.kind}"{twin}}}\n'
-        self.handle.write(head.encode("utf-8") + item.line + tail.encode("utf-8"))
+        line = head.encode("utf-8") + item.line + tail.encode("utf-8")
+        self.handle.write(line)
+        fields = {"source": item.file, "stage": stage, "reason": reason}
+        if duplicate_of:
+            fields["duplicate_of"] = duplicate_of
+        self.tally.add(fields, lambda: json.loads(line))
         self._count(stage, reason, item.source)
 
     def _count(self, stage: str, reason: str, source_index: int) -> None:

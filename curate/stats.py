@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import json
 from array import array
-from collections import Counter, defaultdict
+from collections import Counter
 from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
 
 from curate.identity_coverage import identity_figures, identity_terms
+from curate.rejects_pass import RejectsPass, tally_rejects
 from curate.stats_arrays import answers_with_many_questions, histogram, percentiles
 from curate.stats_inputs import Inputs, StatsError, open_inputs
 from curate.stats_pass import StatsPass, content_hash, last_content, records_pass
@@ -88,19 +89,13 @@ def _length_figures(groups: dict[tuple[str, str], array], edges: list[int]) -> d
     }
 
 
-def _rejects_figures(inputs: Inputs) -> dict[str, Any]:
-    """Stage and reason counts from the manifest; near-dup clusters and line counts from rejects.jsonl."""
-    file_counts: dict[str, Counter] = defaultdict(Counter)
-    clusters: Counter = Counter()
-    by_language: dict[str, dict[str, Counter]] = {}
-    lines = 0
-    for reject in inputs.rejects():
-        lines += 1
-        file_counts[reject.get("stage") or "unknown"][reject.get("reason") or "unknown"] += 1
-        if reject.get("reason") == "near_duplicate" and reject.get("duplicate_of"):
-            clusters[reject["duplicate_of"]] += 1
-        if reject.get("stage") == "language":
-            _count_language_drop(by_language, reject)
+def _rejects_figures(inputs: Inputs, tally: RejectsPass | None = None) -> dict[str, Any]:
+    """Stage and reason counts from the manifest; near-dup clusters and line counts from rejects.jsonl
+    (tallied by the build as it wrote the file, when given, else read now)."""
+    if tally is None:
+        tally = tally_rejects(inputs.rejects())
+    inputs.rejects_pass = tally
+    file_counts, clusters, by_language, lines = tally.file_counts, tally.clusters, tally.by_language, tally.lines
     if inputs.manifest is not None:
         by_stage = {s.name: {"in": s.records_in, "out": s.records_out, "rejected": s.rejected,
                              "reasons": _sorted(s.reasons)} for s in inputs.manifest.stages}
@@ -131,14 +126,6 @@ def _rejects_figures(inputs: Inputs) -> dict[str, Any]:
             "largest_clusters": [{"kept": kept, "removed": n} for kept, n in largest],
         },
     }
-
-
-def _count_language_drop(by_language: dict[str, dict[str, Counter]], reject: dict) -> None:
-    """Per source: records the language filter dropped, by reason and by the language detected."""
-    entry = by_language.setdefault(str(reject.get("source") or "unknown"),
-                                   {"reasons": Counter(), "languages": Counter()})
-    entry["reasons"][str(reject.get("reason") or "unknown")] += 1
-    entry["languages"][str(reject.get("lang") or "unknown")] += 1
 
 
 def _ratio_figures(inputs: Inputs, acc: StatsPass) -> dict[str, Any]:
@@ -221,12 +208,14 @@ def collect_stats(path: Path, tokenizer: str | None = None) -> dict[str, Any]:
     return stats_for(open_inputs(path), tokenizer)
 
 
-def stats_for(inputs: Inputs, tokenizer: str | None = None, records: StatsPass | None = None) -> dict[str, Any]:
+def stats_for(inputs: Inputs, tokenizer: str | None = None, records: StatsPass | None = None,
+              rejects_pass: RejectsPass | None = None) -> dict[str, Any]:
     """collect_stats on inputs already opened (the report reuses them for its examples).
 
-    `records`, when given, is the pass over train and val already made (by the build)."""
+    `records` and `rejects_pass`, when given, are the passes over train and val and over the
+    rejects already made (by the build)."""
     count_tokens = load_tokenizer(tokenizer) if tokenizer else None
-    rejects = _rejects_figures(inputs)
+    rejects = _rejects_figures(inputs, rejects_pass)
     wanted = frozenset(c["kept"] for c in rejects["duplicates"]["largest_clusters"])
     if records is not None and (tokenizer or records.wanted_ids != wanted):
         records = None  # made for other figures: read the bundle instead

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 from schemas.bundle import BundleError, load_manifest, resolve_bundle
 from schemas.manifest import Manifest
@@ -28,6 +28,7 @@ class Inputs:
     _records: list[dict] | None = None
     _rejects: list[dict] | None = None
     kept_records: dict[str, tuple[str, dict]] | None = None  # filled by the stats pass for the report
+    rejects_pass: Any = None  # curate.rejects_pass.RejectsPass, filled by the figures for the report
 
     def parts(self, pieces: int) -> list[list[tuple[str, Path, int, int]]]:
         """The split files cut into `pieces` byte ranges on line boundaries, for parallel passes."""

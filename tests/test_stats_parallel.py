@@ -46,3 +46,32 @@ def test_build_report_equals_report_from_reading_the_bundle(tmp_path):
     # the build writes its report before the version has its name; all else is the same
     assert built == again.replace(" · v0001</h1>", "</h1>")
     assert "Photosynthesis" in built  # the near-duplicate cluster with its kept record is shown
+
+
+def test_build_report_does_not_read_the_rejects_back(tmp_path, monkeypatch):
+    """The build tallies the rejects' figures and examples as it writes them (curate.rejects_pass):
+    its report reads neither rejects.jsonl nor the bundle, and equals the report made by reading them."""
+    import curate.stats_inputs as stats_inputs
+
+    recipe = make_project(tmp_path, general_per_lang=60)
+    base = "Photosynthesis turns light, water and carbon dioxide into sugar and oxygen in green plants."
+    write_jsonl(tmp_path / "general" / "near.jsonl", [
+        {"instruction": "Explain photosynthesis.", "output": base},
+        {"instruction": "Explain photosynthesis!", "output": base.replace("green", "most green")},
+        {"instruction": "Explain photosynthesis?", "output": base.replace("green", "many green")},
+        {"instruction": "Explain photosynthesis.", "output": base}, {"bad": 1}])
+    text = recipe.read_text(encoding="utf-8")
+    recipe.write_text(text.replace("sources:\n", "sources:\n- path: general/near.jsonl\n  kind: general\n", 1))
+
+    def no_reading(self):
+        raise AssertionError("the build's report read a bundle file back")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(stats_inputs.Inputs, "rejects", no_reading)
+        patch.setattr(stats_inputs.Inputs, "records", no_reading)
+        version = build(load_recipe(recipe)).version_dir
+    write_report(version, tmp_path / "again.html")
+    built = (version / "report.html").read_text(encoding="utf-8")
+    again = (tmp_path / "again.html").read_text(encoding="utf-8")
+    assert built == again.replace(" · v0001</h1>", "</h1>")
+    assert built.count("Explain photosynthesis") >= 3  # the cluster: kept record and removed members

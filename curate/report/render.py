@@ -88,18 +88,21 @@ def _charts(stats: dict[str, Any]) -> dict[str, Any]:
     return charts
 
 
-def build_report(path: Path, tokenizer: str | None = None, records=None) -> tuple[dict[str, Any], str]:
+def build_report(path: Path, tokenizer: str | None = None, records=None,
+                 rejects=None) -> tuple[dict[str, Any], str]:
     """Stats and report HTML for a bundle version, output root or source file, reading the inputs once.
 
-    `records` is a pass over train and val the caller already made (see curate.stats_pass.new_pass)."""
+    `records` and `rejects` are passes over train and val and over the rejects the caller already
+    made (see curate.stats_pass.new_pass, curate.rejects_pass)."""
     inputs = open_inputs(path)
-    stats = stats_for(inputs, tokenizer, records)
+    stats = stats_for(inputs, tokenizer, records, rejects)
     return stats, render_html(stats, collect_examples(inputs, stats))
 
 
-def write_report(version_dir: Path, out_file: Path, tokenizer: str | None = None, records=None) -> None:
+def write_report(version_dir: Path, out_file: Path, tokenizer: str | None = None, records=None,
+                 rejects=None) -> None:
     """Read the bundle in version_dir and write its report to out_file (the build calls this)."""
-    _, html = build_report(Path(version_dir), tokenizer, records)
+    _, html = build_report(Path(version_dir), tokenizer, records, rejects)
     out_file = Path(out_file)
     tmp = out_file.with_name(out_file.name + ".tmp")
     tmp.write_text(html, encoding="utf-8")
