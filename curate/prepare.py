@@ -22,6 +22,7 @@ from curate.raw_row import RawRow
 from curate.shapes import row_to_record
 from curate.sources import LineRange
 from curate.stats_pass import summarise_record
+from curate.worker_memory import keep_freed_memory
 from schemas.manifest import Reject
 from schemas.recipe import Recipe
 from schemas.record import Record
@@ -86,6 +87,13 @@ def init_worker(settings: Settings) -> None:
     global _WORKER_FILTERS, _WORKER_SETTINGS
     _WORKER_SETTINGS = settings
     _WORKER_FILTERS = settings.filters()
+
+
+def start_worker(settings: Settings) -> None:
+    """Pool initializer of the prepare workers: the filters, and an allocator that keeps the
+    memory of one chunk's arrays for the next (curate.worker_memory)."""
+    keep_freed_memory()
+    init_worker(settings)
 
 
 def warm_filters(recipe: Recipe) -> None:

@@ -14,9 +14,9 @@ from curate.identity import render_identity
 from curate.prepare import (
     SourceContext,
     filter_records,
-    init_worker,
     ordered_map,
     prepare_rows,
+    start_worker,
     warm_filters,
     worker_count,
 )
@@ -91,7 +91,7 @@ def prepare(state: BuildState) -> None:
         pool = None
         if processes > 1:
             warm_filters(state.recipe)  # language models load once, here, and the forked workers share them
-            pool = multiprocessing.get_context("fork").Pool(processes, init_worker, (state.settings,))
+            pool = multiprocessing.get_context("fork").Pool(processes, start_worker, (state.settings,))
             state.log(f"{total_rows} rows to read in {processes} worker processes")
         try:
             for source in state.sources:
