@@ -20,7 +20,17 @@ PARALLEL_BYTES = 64 << 20  # below this a second process costs more than it save
 
 def conversation_text(record: dict) -> str:
     """Same text as schemas.record.Record.conversation_text, from a plain dict."""
-    return "\n".join(m.get("content") or "" for m in record.get("messages") or [])
+    return "\n".join(turn_text(m) for m in record.get("messages") or [])
+
+
+def turn_text(message: dict) -> str:
+    """Same text as schemas.record.Message.text: the content, then each call as `name(arguments)`."""
+    content, calls = message.get("content") or "", message.get("tool_calls")
+    if not calls or not isinstance(calls, list):
+        return content
+    functions = [(call.get("function") or {}) if isinstance(call, dict) else {} for call in calls]
+    lines = "\n".join(f"{function.get('name')}({function.get('arguments')})" for function in functions)
+    return "\n".join(part for part in (content, lines) if part)
 
 
 def summarise(record: dict) -> tuple:
@@ -36,14 +46,21 @@ def summarise(record: dict) -> tuple:
 
 
 def summarise_record(record) -> tuple:
-    """summarise() of a schemas Record object, without dumping it to a dict first."""
+    """summarise() of a schemas Record object, without dumping it to a dict first (one loop over
+    the turns: this runs once per record in the build's workers)."""
     messages = record.messages
-    answer = next((m.content for m in reversed(messages) if m.role == "assistant"), "")
-    question = next((m.content for m in reversed(messages) if m.role == "user"), "")
+    answer = question = ""
+    users, characters = 0, len(messages) - 1  # len(conversation_text()): the turns' texts and the newlines between
+    for message in messages:
+        characters += len(message.text() if message.tool_calls else message.content)
+        if message.role == "user":
+            users += 1
+            question = message.content
+        elif message.role == "assistant":
+            answer = message.content
     meta = record.meta
-    characters = max(sum(len(m.text()) for m in messages) + len(messages) - 1, 0)  # len(conversation_text())
-    return (meta.kind, meta.lang or "unknown", meta.source, meta.id, characters,
-            sum(1 for m in messages if m.role == "user"), content_hash(answer.strip()), content_hash(question.strip()))
+    return (meta.kind, meta.lang or "unknown", meta.source, meta.id, max(characters, 0), users,
+            content_hash(answer.strip()), content_hash(question.strip()))
 
 
 def content_hash(text: str) -> int:

@@ -218,3 +218,25 @@ def test_answers_with_many_questions_counts_distinct_questions() -> None:
     assert answers_with_many_questions(answers, questions, 5) == [(7, 5, 5)]
     assert answers_with_many_questions(answers, questions, 4) == [(7, 5, 5), (9, 4, 6)]
     assert answers_with_many_questions(answers[:0], questions[:0], 5) == []
+
+
+def test_the_builds_summary_of_a_record_equals_the_one_read_from_its_line():
+    """The build summarises Record objects in its workers; `curate stats` summarises the bundle's
+    lines: tool calls, system prompts and several turns count the same in both."""
+    from curate.stats_pass import summarise, summarise_record
+    from schemas.record import Record
+
+    call = {"type": "function", "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'}}
+    conversations = [
+        [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": " Hello! "}],
+        [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Weather?"},
+         {"role": "assistant", "content": "", "tool_calls": [call, call]},
+         {"role": "tool", "content": "sunny"}, {"role": "assistant", "content": "Sunny."}],
+        [{"role": "user", "content": "a"}, {"role": "assistant", "content": "Let me check.", "tool_calls": [call]},
+         {"role": "tool", "content": "{}"}, {"role": "assistant", "content": "b"}, {"role": "user", "content": "c"},
+         {"role": "assistant", "content": "d"}],
+    ]
+    for number, messages in enumerate(conversations, start=1):
+        record = Record.model_validate({"messages": messages, "meta": {
+            "id": f"s.jsonl:{number}", "source": "s.jsonl", "line": number, "kind": "domain", "lang": "en"}})
+        assert summarise_record(record) == summarise(record.to_json_dict())
