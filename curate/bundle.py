@@ -7,6 +7,7 @@ import hashlib
 import os
 import shutil
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Iterable
 
@@ -17,14 +18,20 @@ from schemas.manifest import FileEntry
 def write_chunks(path: Path, chunks: Iterable[tuple[bytes, int]]) -> FileEntry:
     """JSONL file from chunks of serialised records (UTF-8 lines, each ending in a newline, and
     how many); returns its hash (of the bytes as written: the file is not read back), count and
-    size for the manifest."""
+    size for the manifest. Each chunk is hashed in a thread while it is written (both let go of
+    the GIL): a million records' gigabyte took a second more hashed after writing."""
     count = 0
     digest = hashlib.sha256()
-    with open(path, "wb") as handle:
+    with open(path, "wb") as handle, ThreadPoolExecutor(1) as hasher:
+        hashing = None
         for blob, lines in chunks:
+            if hashing is not None:
+                hashing.result()  # in order, and one chunk in the hasher at a time
+            hashing = hasher.submit(digest.update, blob)
             handle.write(blob)
-            digest.update(blob)
             count += lines
+        if hashing is not None:
+            hashing.result()
         handle.flush()
         os.fsync(handle.fileno())
     return FileEntry(sha256=digest.hexdigest(), records=count, bytes=path.stat().st_size)
