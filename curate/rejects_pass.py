@@ -76,13 +76,13 @@ class RejectsPass:
             self.clusters[reject["duplicate_of"]] += 1
         if stage == "language":
             count_language_drop(self.by_language, reject)
-        lists = self._lists(reject, self.wanted or frozenset())
+        lists = self._lists(reject)
         if lists:
             example = make_example(load())
             for found in lists:
                 found.append(example)
 
-    def _lists(self, reject: dict, wanted: frozenset[str] | dict) -> list[list[dict]]:
+    def _lists(self, reject: dict) -> list[list[dict]]:
         """The example lists this reject belongs in (most belong in none)."""
         reason = reject.get("reason") or "unknown"
         source = str(reject.get("source") or "unknown")
@@ -93,7 +93,7 @@ class RejectsPass:
         if reject.get("stage") == "language" and len(by_source[source]) < PER_SOURCE and (
                 source in by_source or len(by_source) < MAX_SOURCES):
             lists.append(by_source[source])
-        if reason == "near_duplicate" and twin in wanted and len(self.removed[twin]) < PER_CLUSTER:
+        if reason == "near_duplicate" and twin in (self.wanted or ()) and len(self.removed[twin]) < PER_CLUSTER:
             lists.append(self.removed[twin])
         return lists
 
