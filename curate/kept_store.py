@@ -52,6 +52,7 @@ class KeptChunk:
     tools: np.ndarray  # bool
     ids: bytes = b""  # the records' ids, UTF-8, one after another: dedup names twins by them
     id_sizes: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int32))
+    line_sizes: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int32))  # bytes of each line
 
     def __len__(self) -> int:
         return len(self.sizes)
@@ -65,7 +66,8 @@ class KeptChunk:
                    ids=b"".join(ids), id_sizes=np.fromiter(map(len, ids), dtype=np.int32, count=len(ids)),
                    keys=np.array([p.key for p in items], dtype="S16"),
                    kinds=np.fromiter((KIND_RANK[p.kind] for p in items), dtype=np.int8, count=len(items)),
-                   tools=np.fromiter((p.tools for p in items), dtype=bool, count=len(items)))
+                   tools=np.fromiter((p.tools for p in items), dtype=bool, count=len(items)),
+                   line_sizes=np.fromiter((len(p.line) for p in items), dtype=np.int32, count=len(items)))
 
 
 def read_blobs(path: Path, offsets: np.ndarray, sizes: np.ndarray, batch: int = READ_BATCH) -> Iterator[bytes]:
@@ -105,6 +107,7 @@ class KeptStore:
         self.kinds = np.zeros(0, dtype=np.int8)
         self.sources = np.zeros(0, dtype=np.int32)
         self.tools = np.zeros(0, dtype=bool)
+        self.line_sizes = np.zeros(0, dtype=np.int32)  # where each line goes in a bundle file is known ahead
 
     def add(self, chunk: KeptChunk, source: int) -> None:
         if not len(chunk):
@@ -112,7 +115,7 @@ class KeptStore:
         self._handle.write(chunk.blob)
         self._ids_handle.write(chunk.ids)
         self._parts.append((chunk.sizes, chunk.keys, chunk.kinds, np.full(len(chunk), source, dtype=np.int32),
-                            chunk.tools, chunk.id_sizes))
+                            chunk.tools, chunk.id_sizes, chunk.line_sizes))
 
     def __len__(self) -> int:
         return len(self.sizes)
@@ -123,7 +126,7 @@ class KeptStore:
         self._ids_handle.close()
         if self._parts:
             columns = [np.concatenate(column) for column in zip(*self._parts, strict=True)]
-            self.sizes, self.keys, self.kinds, self.sources, self.tools, self.id_sizes = columns
+            self.sizes, self.keys, self.kinds, self.sources, self.tools, self.id_sizes, self.line_sizes = columns
             self.offsets = np.cumsum(self.sizes) - self.sizes
             self.id_offsets = np.cumsum(self.id_sizes, dtype=np.int64) - self.id_sizes
         self._parts = []

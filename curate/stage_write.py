@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+import os
 from collections import Counter
 from pathlib import Path
 from typing import Iterator
@@ -13,7 +14,7 @@ import numpy as np
 
 from curate import __version__, stage_read
 from curate.build_state import BuildState
-from curate.bundle import write_chunks
+from curate.bundle import placed_file, write_chunks
 from curate.kept_store import read_kept
 from curate.prepare import ordered_map, worker_count
 from curate.sinks import STAGES
@@ -32,8 +33,11 @@ def write(state: BuildState) -> None:
     tools), each record read back once: its line to the file, its summary to the report's figures.
 
     Segments of the split order are read by worker processes (a million records is ten seconds of
-    reading alone); their lines are written and their figures merged in order, so the files and
-    figures are those of one process reading all."""
+    reading alone); their figures are merged in order, so the files and figures are those of one
+    process reading all. Each line's size is known, so each segment's place in its file is too:
+    workers write their segments there themselves, and only the figures come back (sending a
+    gigabyte of lines to this process and writing it from here was most of this stage's time).
+    Uniform lines (tools) are remade, their sizes unknown: those segments come back to be written."""
     final, store = state.final, state.store
     uniform = bool(store.tools[final].any())
     wanted = frozenset(rid for rid, _ in largest_clusters(Counter(state.near_kept_ids)))
@@ -44,18 +48,35 @@ def write(state: BuildState) -> None:
         with state.progress.stage("write", len(final)) as progress:
             for split, indices in (("train", state.train_idx), ("val", state.val_idx)):
                 positions = final[indices]
-                tasks = ((store.path, store.offsets[part], store.sizes[part], uniform, split, state.identity_info,
-                          wanted) for part in np.split(positions, range(SEGMENT, len(positions), SEGMENT)))
-                results = ordered_map(pool, write_segment, tasks, window=4) if pool else \
-                    (write_segment(*task) for task in tasks)
+                parts = np.split(positions, range(SEGMENT, len(positions), SEGMENT))
+                path = state.staging / f"{split}.jsonl"
+                common = (uniform, split, state.identity_info, wanted)
+                if pool is None or uniform:
+                    tasks = ((store.path, store.offsets[part], store.sizes[part], *common) for part in parts)
+                    results = ordered_map(pool, write_segment, tasks, window=4) if pool else \
+                        (write_segment(*task) for task in tasks)
 
-                def chunks(results=results) -> Iterator[tuple[bytes, int]]:
-                    for blob, count, figures in results:
+                    def chunks(results=results) -> Iterator[tuple[bytes, int]]:
+                        for blob, count, figures in results:
+                            records_pass.merge(figures)
+                            progress.advance(count)
+                            yield blob, count
+
+                    state.files[f"{split}.jsonl"] = write_chunks(path, chunks())
+                    continue
+                sizes = np.array([int(store.line_sizes[part].sum(dtype=np.int64)) + len(part) for part in parts])
+                starts = np.cumsum(sizes) - sizes
+                tasks = ((store.path, store.offsets[part], store.sizes[part], *common, str(path), int(at))
+                         for part, at in zip(parts, starts))
+                with placed_file(path, int(sizes.sum())) as placed:
+                    for (count, figures, written), at, size in zip(
+                            ordered_map(pool, write_segment_at, tasks, window=4), starts, sizes):
+                        if written != size:
+                            raise RuntimeError(f"{path.name}: a segment wrote {written} bytes where {size} were due")
+                        placed.hash(int(at), int(size))
                         records_pass.merge(figures)
                         progress.advance(count)
-                        yield blob, count
-
-                state.files[f"{split}.jsonl"] = write_chunks(state.staging / f"{split}.jsonl", chunks())
+                state.files[f"{split}.jsonl"] = placed.entry(len(positions))
     finally:
         if pool:
             pool.close()
@@ -74,6 +95,20 @@ def write_segment(spill: Path, offsets: np.ndarray, sizes: np.ndarray, uniform: 
         figures.add_summary(split, item.summary, lambda line=item.line: json.loads(line))
         lines.append(uniform_line(item.line).encode("utf-8") if uniform else item.line)
     return (b"\n".join(lines) + b"\n" if lines else b""), len(lines), figures
+
+
+def write_segment_at(spill: Path, offsets: np.ndarray, sizes: np.ndarray, uniform: bool, split: str,
+                     identity: dict | None, wanted: frozenset[str], path: str, at: int) -> tuple[int, StatsPass, int]:
+    """write_segment, its lines written at byte `at` of the bundle file; the figures come back."""
+    blob, count, figures = write_segment(spill, offsets, sizes, uniform, split, identity, wanted)
+    fd = os.open(path, os.O_WRONLY)
+    try:
+        written = 0
+        while written < len(blob):
+            written += os.pwrite(fd, blob[written:], at + written)
+    finally:
+        os.close(fd)
+    return count, figures, written
 
 
 def manifest(state: BuildState) -> None:

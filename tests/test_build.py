@@ -237,11 +237,21 @@ def test_strict_stops_at_first_bad_record(tmp_path):
         _build(recipe, strict=True)
 
 
-def test_parallel_build_equals_serial_build(tmp_path, monkeypatch):
+@pytest.mark.parametrize("tools", [False, True])
+def test_parallel_build_equals_serial_build(tmp_path, monkeypatch, tools):
+    """Workers write their segments in place (or, when a record uses tools and every line is
+    remade, send them back): the same bytes as one process writing all."""
     import curate.stage_read as stage_read
     import curate.stage_write as stage_write
 
     recipe = make_project(tmp_path, general_per_lang=300)
+    if tools:
+        call = {"type": "function", "function": {"name": "weather", "arguments": '{"city": "Oslo"}'}}
+        write_jsonl(tmp_path / "general" / "tools.jsonl", [{"messages": [
+            {"role": "user", "content": "Weather in Oslo?"}, {"role": "assistant", "content": "", "tool_calls": [call]},
+            {"role": "tool", "content": "rain"}, {"role": "assistant", "content": "It rains in Oslo."}]}])
+        text = recipe.read_text(encoding="utf-8")
+        recipe.write_text(text.replace("sources:\n", "sources:\n- path: general/tools.jsonl\n  kind: domain\n", 1))
     serial = _build(recipe, output_root=tmp_path / "a", workers=1).version_dir
     monkeypatch.setattr(stage_read, "PARALLEL_FROM", 10)
     monkeypatch.setattr(stage_read, "CHUNK", 64)
@@ -249,6 +259,8 @@ def test_parallel_build_equals_serial_build(tmp_path, monkeypatch):
     parallel = _build(recipe, output_root=tmp_path / "b", workers=2).version_dir
     for name in ("train.jsonl", "val.jsonl", "rejects.jsonl", "manifest.json", "report.html"):
         assert (serial / name).read_bytes() == (parallel / name).read_bytes()
+    lines = (serial / "train.jsonl").read_text(encoding="utf-8") + (serial / "val.jsonl").read_text(encoding="utf-8")
+    assert ('"tool_calls":' in lines) == tools
 
 
 def test_cli_build_prints_the_version_path_last(tmp_path):
