@@ -5,7 +5,7 @@ processes the bands are shared out over forked workers, which inherit the inputs
 sent them.
 
 The result is that of curate.dedup.minhash's verify(candidates(...)): the same pairs (a pair
-found in several bands is kept once, and verified once by each process) with the same scores.
+found in several bands is kept once) with the same scores.
 """
 from __future__ import annotations
 
@@ -18,34 +18,19 @@ import numpy as np
 from curate.dedup.minhash import band_pairs, pair_array, verify_part
 
 _INHERITED: dict[str, Any] = {}  # set before the pool forks; read in the workers
-_CHECKED: dict[str, np.ndarray] = {}  # this process's pairs verified in earlier bands, as sorted codes
 
 
 def verified_band(columns: Any, index: np.ndarray, rows: Any, n: int, b: int, threshold: float,
                   chunk: int, fanout: int = 8) -> tuple[np.ndarray, np.ndarray]:
     """Band b's candidate pairs that reach the threshold, as codes i * n + j, with their scores;
     `columns[:, b]` gives the band's keys of the records at `index`, `rows[i]` signature rows."""
-    codes = unchecked(band_pairs(columns[:, b], index, n, fanout))
+    codes = band_pairs(columns[:, b], index, n, fanout)
     passed, scores = [np.zeros(0, dtype=np.int64)], [np.zeros(0)]
     for start in range(0, len(codes), chunk):
         part, score = verify_part(rows, pair_array(codes[start:start + chunk], n), threshold)
         passed.append(part[:, 0] * n + part[:, 1])
         scores.append(score)
     return np.concatenate(passed), np.concatenate(scores)
-
-
-def unchecked(codes: np.ndarray) -> np.ndarray:
-    """The sorted codes this process has not verified in an earlier band. A pair of twins collides in
-    about a third of the bands, and its verdict and score are the same in each: verifying it once
-    (reading two signature rows from disk) was most of near dedup's time."""
-    checked = _CHECKED.get("codes", np.zeros(0, dtype=np.int64))
-    if len(checked) and len(codes):
-        at = np.minimum(np.searchsorted(checked, codes), len(checked) - 1)
-        codes = codes[checked[at] != codes]
-    merged = np.concatenate((checked, codes))
-    merged.sort(kind="stable")  # two sorted runs: merged, not sorted afresh
-    _CHECKED["codes"] = merged
-    return codes
 
 
 def _verified_band(b: int) -> tuple[np.ndarray, np.ndarray]:
@@ -56,7 +41,6 @@ def _verified_band(b: int) -> tuple[np.ndarray, np.ndarray]:
 def _bands(processes: int, **inputs: Any) -> Iterator[Any]:
     """map over band numbers: in forked workers, or here."""
     _INHERITED.update(inputs)
-    _CHECKED.clear()  # forked workers start with none checked, as does this process
     try:
         if processes > 1:
             with multiprocessing.get_context("fork").Pool(processes) as pool:
@@ -65,7 +49,6 @@ def _bands(processes: int, **inputs: Any) -> Iterator[Any]:
             yield map
     finally:
         _INHERITED.clear()
-        _CHECKED.clear()
 
 
 def near_pairs(columns: Any, valid: np.ndarray, rows: Any, threshold: float, processes: int,

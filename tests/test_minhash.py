@@ -95,14 +95,3 @@ def test_band_keys_gathered_piece_by_piece_equal_the_whole_file(tmp_path, monkey
     positions = rng.permutation(1000)[:700]
     monkeypatch.setattr(signature_spill, "_READ_AT_ONCE", 64)
     assert np.array_equal(signature_spill._gather(tmp_path / "band", positions), column[positions])
-
-
-def test_pairs_verified_in_an_earlier_band_are_not_verified_again():
-    from curate import dedup_pool
-
-    dedup_pool._CHECKED.clear()
-    assert dedup_pool.unchecked(np.array([3, 5, 9], dtype=np.int64)).tolist() == [3, 5, 9]
-    assert dedup_pool.unchecked(np.array([1, 5, 9, 12], dtype=np.int64)).tolist() == [1, 12]
-    assert dedup_pool.unchecked(np.array([1, 3, 12], dtype=np.int64)).tolist() == []
-    assert dedup_pool._CHECKED["codes"].tolist() == [1, 3, 5, 9, 12]
-    dedup_pool._CHECKED.clear()

@@ -255,8 +255,7 @@ def verify(sig: np.ndarray, pairs: np.ndarray, threshold: float, chunk: int = 20
 
 def verify_part(sig: np.ndarray, part: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarray]:
     """The pairs of `part` that reach the threshold, and their estimated similarity."""
-    both = sig[part.reshape(-1)].reshape(len(part), 2, -1)  # both sides' rows in one read (from disk, in the build)
-    similarity = (both[:, 0] == both[:, 1]).mean(axis=1)
+    similarity = (sig[part[:, 0]] == sig[part[:, 1]]).mean(axis=1)
     ok = similarity >= threshold
     return part[ok], similarity[ok]
 
