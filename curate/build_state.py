@@ -53,7 +53,7 @@ class BuildState:
     sources: list[OpenSource] = field(default_factory=list)
     # From `order` on: the surviving records' store positions, in priority order
     kept: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
-    near_kept_ids: list[str] = field(default_factory=list)
+    shown_clusters: frozenset[str] = frozenset()  # kept records of the near-dup clusters the report shows
     domain: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))  # store positions
     general: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     achieved: float | None = None
@@ -87,7 +87,8 @@ class BuildState:
         where = np.array([index for index, _ in items], dtype=np.int64)
         twin_ids = self.store.ids(self.kept[np.array([twin for _, (twin, _) in items], dtype=np.int64)])
         if reason == "near_duplicate":  # the clusters the report shows: their members are kept as examples
-            self.sink.tally.wanted = frozenset(rid for rid, _ in largest_clusters(Counter(twin_ids)))
+            self.shown_clusters = frozenset(rid for rid, _ in largest_clusters(Counter(twin_ids)))
+            self.sink.tally.wanted = self.shown_clusters
         records = self.store.get_many(self.kept[where])
         for (_, (_, score)), record, twin_id in zip(items, records, twin_ids, strict=True):
             similarity = "" if stage == "exact_dedup" else f" (estimated Jaccard {score:.2f})"

@@ -3,90 +3,68 @@ leaves no partial version and never touches an older one."""
 from __future__ import annotations
 
 import errno
-import hashlib
 import os
 import shutil
 import tempfile
-from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Iterable
 
+from curate.hashing import BackgroundHash
 from schemas.bundle import VERSION_DIR
 from schemas.manifest import FileEntry
 
 
 def write_chunks(path: Path, chunks: Iterable[tuple[bytes, int]]) -> FileEntry:
     """JSONL file from chunks of serialised records (UTF-8 lines, each ending in a newline, and
-    how many); returns its hash (of the bytes as written: the file is not read back), count and
-    size for the manifest. Each chunk is hashed in a thread while it is written (both let go of
-    the GIL): a million records' gigabyte took a second more hashed after writing."""
+    how many); returns its hash (of the bytes as written, in a thread while they are written: the
+    file is not read back), count and size for the manifest."""
     count = 0
-    digest = hashlib.sha256()
-    with open(path, "wb") as handle, ThreadPoolExecutor(1) as hasher:
-        hashing = None
+    with open(path, "wb") as handle, BackgroundHash() as digest:
         for blob, lines in chunks:
-            if hashing is not None:
-                hashing.result()  # in order, and one chunk in the hasher at a time
-            hashing = hasher.submit(digest.update, blob)
+            digest.update(blob)
             handle.write(blob)
             count += lines
-        if hashing is not None:
-            hashing.result()
         handle.flush()
         os.fsync(handle.fileno())
-    return FileEntry(sha256=digest.hexdigest(), records=count, bytes=path.stat().st_size)
+        hexdigest = digest.hexdigest()
+    return FileEntry(sha256=hexdigest, records=count, bytes=path.stat().st_size)
 
 
 class PlacedFile:
     """A bundle file whose parts other processes write at places known ahead: hashed here part by
-    part, in order, as they land (in a thread: reading and hashing both let go of the GIL)."""
+    part, in order, as they land (read back and hashed in a thread, curate.hashing). Use as a
+    context manager: on leaving, every part is hashed and the file synced."""
 
     def __init__(self, path: Path, size: int):
         self.path, self.size = path, size
         with open(path, "wb") as handle:
             handle.truncate(size)
         self._fd = os.open(path, os.O_RDONLY)
-        self._digest = hashlib.sha256()
-        self._hasher = ThreadPoolExecutor(1)
-        self._pending: Future | None = None
+        self._digest = BackgroundHash()
         self._hashed_to = 0
 
     def hash(self, at: int, size: int) -> None:
         """The part at [at, at + size) is written: hash it (parts come in file order)."""
         if at != self._hashed_to:
             raise ValueError(f"{self.path.name}: part at byte {at} hashed before the bytes from {self._hashed_to}")
-        if self._pending is not None:
-            self._pending.result()
-        self._pending = self._hasher.submit(self._hash_range, at, size)
+        self._digest.update_from_file(self._fd, at, size)
         self._hashed_to = at + size
-
-    def _hash_range(self, at: int, size: int) -> None:
-        for low in range(at, at + size, 1 << 22):
-            self._digest.update(os.pread(self._fd, min(1 << 22, at + size - low), low))
-
-    def close(self) -> None:
-        try:
-            if self._pending is not None:
-                self._pending.result()
-            os.fsync(self._fd)
-        finally:
-            self._hasher.shutdown()
-            os.close(self._fd)
 
     def entry(self, records: int) -> FileEntry:
         if self._hashed_to != self.size or self.path.stat().st_size != self.size:
             raise ValueError(f"{self.path.name}: {self._hashed_to} of {self.size} bytes written")
         return FileEntry(sha256=self._digest.hexdigest(), records=records, bytes=self.size)
 
+    def __enter__(self) -> PlacedFile:
+        return self
 
-@contextmanager
-def placed_file(path: Path, size: int) -> Iterator[PlacedFile]:
-    placed = PlacedFile(path, size)
-    try:
-        yield placed
-    finally:
-        placed.close()
+    def __exit__(self, kind: type[BaseException] | None, *rest: object) -> None:
+        try:
+            self._digest.__exit__(kind, *rest)  # waits for the last part unless something failed
+            if kind is None:
+                os.fsync(self._fd)
+        finally:
+            os.close(self._fd)
 
 
 def new_staging_dir(root: Path) -> Path:

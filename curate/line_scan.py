@@ -1,18 +1,17 @@
 """One pass over a JSONL file before anything reads it: its sha256, its number of non-blank lines,
 and where to cut it into LineRanges for the workers.
 
-Read in blocks: sha256 runs in a thread (hashlib lets go of the GIL on large buffers) while the
-line ends are found with numpy, so a gigabyte takes about a second instead of three (a Python
+Read in blocks: sha256 runs in a thread (curate.hashing) while the line ends are found with numpy, so a gigabyte takes about a second instead of three (a Python
 loop over lines). Lines are what iterating the file in binary mode gives: split after each
 b"\\n", the last one without it; a line is blank when bytes.isspace() says so.
 """
 from __future__ import annotations
 
-import hashlib
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
+
+from curate.hashing import BackgroundHash
 
 SCAN_BLOCK = 1 << 22  # bytes read at a time
 _IS_SPACE = np.zeros(256, dtype=bool)
@@ -64,15 +63,11 @@ class LineScan:
 def scan_jsonl(path: Path, every: int = 0) -> tuple[str, int, list[tuple[int, int]]]:
     """sha256, number of non-blank lines and, with `every`, (byte offset, line number) of every
     `every`-th non-blank line: cut points for LineRanges. Streamed: a large file is never held whole."""
-    digest, scan = hashlib.sha256(), LineScan(every)
-    with open(path, "rb") as handle, ThreadPoolExecutor(1) as hasher:
-        hashing = None
+    scan = LineScan(every)
+    with open(path, "rb") as handle, BackgroundHash() as digest:
         while block := handle.read(SCAN_BLOCK):
-            if hashing is not None:
-                hashing.result()  # one block in the hasher at a time: memory stays two blocks
-            hashing = hasher.submit(digest.update, block)
+            digest.update(block)
             scan.feed(block)
-        if hashing is not None:
-            hashing.result()
+        hexdigest = digest.hexdigest()
     scan.finish()
-    return digest.hexdigest(), scan.count, scan.cuts
+    return hexdigest, scan.count, scan.cuts

@@ -55,10 +55,10 @@ class RejectsPass:
     and a way to load the whole reject, called only for one that is shown.
 
     `wanted`: the kept records of the clusters the report will show, when they are known before
-    the rejects come (the build knows them before it writes the near duplicates); their removed
+    the rejects come (the build sets them before it writes the near duplicates); their removed
     members are then collected too. Without it, `examples_for_clusters` says they are missing."""
 
-    def __init__(self, wanted: frozenset[str] | None = None):
+    def __init__(self) -> None:
         self.lines = 0
         self.file_counts: dict[str, Counter] = defaultdict(Counter)
         self.clusters: Counter = Counter()
@@ -66,7 +66,7 @@ class RejectsPass:
         self.by_reason: dict[str, list[dict]] = defaultdict(list)
         self.by_source: dict[str, list[dict]] = defaultdict(list)
         self.removed: dict[str, list[dict]] = defaultdict(list)
-        self.wanted = wanted
+        self.wanted: frozenset[str] | None = None
 
     def add(self, reject: dict, load: Callable[[], dict]) -> None:
         self.lines += 1
@@ -86,16 +86,23 @@ class RejectsPass:
         """The example lists this reject belongs in (most belong in none)."""
         reason = reject.get("reason") or "unknown"
         source = str(reject.get("source") or "unknown")
-        twin = reject.get("duplicate_of")
         by_reason, by_source = self.by_reason, self.by_source
         lists = [by_reason[reason]] if len(by_reason[reason]) < PER_REASON and (
             reason in by_reason or len(by_reason) < MAX_REASONS) else []
         if reject.get("stage") == "language" and len(by_source[source]) < PER_SOURCE and (
                 source in by_source or len(by_source) < MAX_SOURCES):
             lists.append(by_source[source])
-        if reason == "near_duplicate" and twin in (self.wanted or ()) and len(self.removed[twin]) < PER_CLUSTER:
-            lists.append(self.removed[twin])
+        removed = self._removed_list(reject, self.wanted or frozenset())
+        if removed is not None:
+            lists.append(removed)
         return lists
+
+    def _removed_list(self, reject: dict, wanted: frozenset[str] | dict) -> list[dict] | None:
+        """The list of a shown cluster's removed members this reject belongs in, if any."""
+        twin = reject.get("duplicate_of")
+        if reject.get("reason") == "near_duplicate" and twin in wanted and len(self.removed[twin]) < PER_CLUSTER:
+            return self.removed[twin]
+        return None
 
     def examples_for_clusters(self, wanted: dict[str, int]) -> dict[str, list[dict]] | None:
         """The removed members of these clusters, or None when they were not collected."""
@@ -105,9 +112,9 @@ class RejectsPass:
         """A second pass over the rejects for the removed members of these clusters."""
         self.removed = defaultdict(list)
         for reject in rejects:
-            twin = reject.get("duplicate_of")
-            if reject.get("reason") == "near_duplicate" and twin in wanted and len(self.removed[twin]) < PER_CLUSTER:
-                self.removed[twin].append(make_example(reject))
+            removed = self._removed_list(reject, wanted)
+            if removed is not None:
+                removed.append(make_example(reject))
         self.wanted = frozenset(wanted)
         return self.removed
 

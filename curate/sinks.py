@@ -3,6 +3,7 @@ and source for the manifest; with --strict the first invalid input stops the bui
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from collections import Counter
@@ -37,13 +38,14 @@ class RejectSink:
         self.by_source: Counter = Counter()
         self.total = 0
         self.tally = RejectsPass()  # the report's figures and examples, so it never reads the file back
+        self.digest = hashlib.sha256()  # of the lines as written: the manifest's hash, without reading them back
 
     def add(self, reject: Reject, source_index: int) -> None:
         if self.strict and reject.stage in INVALID_STAGES:
             raise BuildError(f"{reject.source}:{reject.line}: {reject.stage}: {reject.message} (--strict)")
         fields = reject.model_dump(exclude_none=True)
         line = json.dumps(fields, ensure_ascii=False).encode("utf-8") + b"\n"
-        self.handle.write(line)
+        self._write(line)
         self.tally.add(fields, lambda: json.loads(line))
         self._count(reject.stage, reject.reason, source_index)
 
@@ -60,12 +62,16 @@ class RejectSink:
                 f'"message": {dump(message, ensure_ascii=False)}, "raw": ')
         tail = f', "id": {dump(item.id, ensure_ascii=False)}, "kind": "{item.kind}"{twin}}}\n'
         line = head.encode("utf-8") + item.line + tail.encode("utf-8")
-        self.handle.write(line)
+        self._write(line)
         fields = {"source": item.file, "stage": stage, "reason": reason}
         if duplicate_of:
             fields["duplicate_of"] = duplicate_of
         self.tally.add(fields, lambda: json.loads(line))
         self._count(stage, reason, item.source)
+
+    def _write(self, line: bytes) -> None:
+        self.handle.write(line)
+        self.digest.update(line)
 
     def _count(self, stage: str, reason: str, source_index: int) -> None:
         self.counts.stage_rejected[stage] += 1

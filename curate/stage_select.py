@@ -62,8 +62,6 @@ def near_dedup(state: BuildState, find_pairs: Callable[..., np.ndarray] | None =
             pairs, scores = near_pairs(columns, valid, rows, near.threshold, processes, VERIFY_PAIRS)
         removed = choose(pairs, scores)
         state.drop(removed, "near_dedup", "near_duplicate")
-        twins = np.array([twin for twin, _ in removed.values()], dtype=np.int64)
-        state.near_kept_ids = state.store.ids(state.kept[twins])
         state.keep_only(removed)
         progress.advance(len(state.kept) + len(removed))
 

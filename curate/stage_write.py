@@ -6,21 +6,19 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
-from collections import Counter
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 import numpy as np
 
 from curate import __version__, stage_read
 from curate.build_state import BuildState
-from curate.bundle import placed_file, write_chunks
+from curate.bundle import PlacedFile, write_chunks
 from curate.kept_store import read_kept
 from curate.prepare import ordered_map, worker_count
 from curate.sinks import STAGES
-from curate.stats import largest_clusters
 from curate.stats_pass import StatsPass, new_pass
-from schemas.bundle import manifest_id, sha256_file
+from schemas.bundle import manifest_id
 from schemas.manifest import FileEntry, Manifest, RatioStats, StageStats
 from schemas.recipe import RATIO_BAND
 from schemas.record import uniform_line
@@ -40,50 +38,63 @@ def write(state: BuildState) -> None:
     Uniform lines (tools) are remade, their sizes unknown: those segments come back to be written."""
     final, store = state.final, state.store
     uniform = bool(store.tools[final].any())
-    wanted = frozenset(rid for rid, _ in largest_clusters(Counter(state.near_kept_ids)))
+    wanted = state.shown_clusters
     state.records_pass = records_pass = new_pass(state.identity_info, wanted)
     processes = worker_count(state.workers, len(final), stage_read.PARALLEL_FROM)
     pool = multiprocessing.get_context("fork").Pool(processes) if processes > 1 else None
     try:
         with state.progress.stage("write", len(final)) as progress:
+            def take(count: int, figures: StatsPass) -> None:
+                records_pass.merge(figures)
+                progress.advance(count)
+
             for split, indices in (("train", state.train_idx), ("val", state.val_idx)):
-                positions = final[indices]
-                parts = np.split(positions, range(SEGMENT, len(positions), SEGMENT))
+                parts = np.split(final[indices], range(SEGMENT, len(indices), SEGMENT))
                 path = state.staging / f"{split}.jsonl"
-                common = (uniform, split, state.identity_info, wanted)
+                reads = ((store.path, store.offsets[part], store.sizes[part], uniform, split, state.identity_info,
+                          wanted) for part in parts)  # made as the segments are taken: offsets of all are 16 B a record
                 if pool is None or uniform:
-                    tasks = ((store.path, store.offsets[part], store.sizes[part], *common) for part in parts)
-                    results = ordered_map(pool, write_segment, tasks, window=4) if pool else \
-                        (write_segment(*task) for task in tasks)
-
-                    def chunks(results=results) -> Iterator[tuple[bytes, int]]:
-                        for blob, count, figures in results:
-                            records_pass.merge(figures)
-                            progress.advance(count)
-                            yield blob, count
-
-                    state.files[f"{split}.jsonl"] = write_chunks(path, chunks())
-                    continue
-                sizes = np.array([int(store.line_sizes[part].sum(dtype=np.int64)) + len(part) for part in parts])
-                starts = np.cumsum(sizes) - sizes
-                tasks = ((store.path, store.offsets[part], store.sizes[part], *common, str(path), int(at))
-                         for part, at in zip(parts, starts))
-                with placed_file(path, int(sizes.sum())) as placed:
-                    for (count, figures, written), at, size in zip(
-                            ordered_map(pool, write_segment_at, tasks, window=4), starts, sizes):
-                        if written != size:
-                            raise RuntimeError(f"{path.name}: a segment wrote {written} bytes where {size} were due")
-                        placed.hash(int(at), int(size))
-                        records_pass.merge(figures)
-                        progress.advance(count)
-                state.files[f"{split}.jsonl"] = placed.entry(len(positions))
+                    state.files[path.name] = _write_sent_back(path, reads, pool, take)
+                else:
+                    sizes = np.array([int(store.line_sizes[part].sum(dtype=np.int64)) + len(part) for part in parts])
+                    state.files[path.name] = _write_in_place(path, reads, sizes, pool, take)
     finally:
         if pool:
             pool.close()
             pool.join()
     rejects = state.staging / "rejects.jsonl"
-    state.files["rejects.jsonl"] = FileEntry(sha256=sha256_file(rejects), records=state.sink.total,
+    state.files["rejects.jsonl"] = FileEntry(sha256=state.sink.digest.hexdigest(), records=state.sink.total,
                                              bytes=rejects.stat().st_size)
+
+
+def _write_sent_back(path: Path, reads: Iterator[tuple], pool, take: Callable[[int, StatsPass], None]) -> FileEntry:
+    """Segments made by the workers (or here) and sent back to be written here, in order."""
+    results = ordered_map(pool, write_segment, reads, window=4) if pool else (write_segment(*read) for read in reads)
+
+    def chunks() -> Iterator[tuple[bytes, int]]:
+        for blob, count, figures in results:
+            take(count, figures)
+            yield blob, count
+
+    return write_chunks(path, chunks())
+
+
+def _write_in_place(path: Path, reads: Iterator[tuple], sizes: np.ndarray, pool,
+                    take: Callable[[int, StatsPass], None]) -> FileEntry:
+    """Segments written by the workers at their places in the file (`sizes`: each segment's bytes);
+    only their figures come back, and the file is hashed here as the parts land."""
+    starts = np.cumsum(sizes) - sizes
+    tasks = ((*read, str(path), int(at)) for read, at in zip(reads, starts))
+    records = 0
+    with PlacedFile(path, int(sizes.sum())) as placed:
+        for (count, figures, written), at, size in zip(ordered_map(pool, write_segment_at, tasks, window=4),
+                                                       starts, sizes):
+            if written != size:
+                raise RuntimeError(f"{path.name}: a segment wrote {written} bytes where {size} were due")
+            placed.hash(int(at), int(size))
+            take(count, figures)
+            records += count
+    return placed.entry(records)
 
 
 def write_segment(spill: Path, offsets: np.ndarray, sizes: np.ndarray, uniform: bool, split: str,
