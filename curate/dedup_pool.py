@@ -9,13 +9,12 @@ found in several bands is kept once) with the same scores.
 """
 from __future__ import annotations
 
-import contextlib
-import multiprocessing
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 
 from curate.dedup.minhash import band_pairs, pair_array, verify_part
+from curate.process_pool import fork_pool, ordered_map
 
 _INHERITED: dict[str, Any] = {}  # set before the pool forks; read in the workers
 
@@ -37,31 +36,22 @@ def _verified_band(b: int) -> tuple[np.ndarray, np.ndarray]:
     return verified_band(b=b, **_INHERITED)
 
 
-@contextlib.contextmanager
-def _bands(processes: int, **inputs: Any) -> Iterator[Any]:
-    """map over band numbers: in forked workers, or here."""
-    _INHERITED.update(inputs)
-    try:
-        if processes > 1:
-            with multiprocessing.get_context("fork").Pool(processes) as pool:
-                yield pool.imap
-        else:
-            yield map
-    finally:
-        _INHERITED.clear()
-
-
 def near_pairs(columns: Any, valid: np.ndarray, rows: Any, threshold: float, processes: int,
                chunk: int, fanout: int = 8) -> tuple[np.ndarray, np.ndarray]:
     """verify(rows, candidates(columns, valid), threshold): (pairs, scores), pairs in code order."""
     n, index = columns.shape[0], np.flatnonzero(valid)
     codes, scores = [np.zeros(0, dtype=np.int64)], [np.zeros(0)]
     # columns[index]: the records' places in the band files are looked up once, here, not in each worker
-    with _bands(processes, columns=columns[index], index=index, rows=rows, n=n, threshold=threshold,
-                chunk=chunk, fanout=fanout) as band_map:
-        for passed, score in band_map(_verified_band, range(columns.shape[1])):
-            codes.append(passed)
-            scores.append(score)
+    _INHERITED.update(columns=columns[index], index=index, rows=rows, n=n, threshold=threshold, chunk=chunk,
+                      fanout=fanout)
+    bands = columns.shape[1]
+    try:
+        with fork_pool(processes) as pool:  # every band in flight at once: its result is small
+            for passed, score in ordered_map(pool, _verified_band, ((b,) for b in range(bands)), window=bands):
+                codes.append(passed)
+                scores.append(score)
+    finally:
+        _INHERITED.clear()
     all_codes, all_scores = np.concatenate(codes), np.concatenate(scores)
     order = np.argsort(all_codes, kind="stable")
     all_codes, all_scores = all_codes[order], all_scores[order]

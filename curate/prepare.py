@@ -6,10 +6,9 @@ rejects, and the MinHash signatures.
 """
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator
+from typing import Iterable
 
 import numpy as np
 
@@ -157,23 +156,3 @@ def prepare_rows(rows: list[RawRow] | LineRange, ctx: SourceContext) -> ChunkRes
     records = (row_to_record(raw, kind=ctx.kind, shape=ctx.shape, columns=ctx.columns, system=ctx.system)
                for raw in rows)
     return filter_records(records, ctx)
-
-
-def worker_count(workers: int | None, rows: int, parallel_from: int) -> int:
-    """Processes for a stage over `rows` records: 1 (this process) under `parallel_from` rows, where
-    starting workers costs more than they save, or when --workers 1 says so; else --workers or all CPUs."""
-    processes = workers or os.cpu_count() or 1
-    return processes if processes > 1 and rows >= parallel_from else 1
-
-
-def ordered_map(pool: Any, fn: Callable[..., ChunkResult], tasks: Iterator[tuple],
-                window: int = 16) -> Iterator[ChunkResult]:
-    """Like Pool.imap, but with at most `window` tasks in flight so memory stays bounded."""
-    pending = []
-    for task in tasks:
-        pending.append(pool.apply_async(fn, task))
-        if len(pending) >= window:
-            yield pending.pop(0).get()
-    for item in pending:
-        yield item.get()
-

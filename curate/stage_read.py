@@ -6,20 +6,11 @@ The per-record work runs in chunks, in worker processes when there is enough dat
 """
 from __future__ import annotations
 
-import multiprocessing
-
 from curate.build_state import BuildState, OpenSource
 from curate.errors import BuildError
 from curate.identity import render_identity
-from curate.prepare import (
-    SourceContext,
-    filter_records,
-    ordered_map,
-    prepare_rows,
-    start_worker,
-    warm_filters,
-    worker_count,
-)
+from curate.prepare import SourceContext, filter_records, prepare_rows, start_worker, warm_filters
+from curate.process_pool import fork_pool, ordered_map, worker_count
 from curate.progress import StageProgress
 from curate.raw_row import SourceError
 from curate.sources import read_source, read_source_batches
@@ -88,20 +79,13 @@ def prepare(state: BuildState) -> None:
     with state.progress.stage("prepare", len(state.identity_rows) + total_rows) as progress:
         prepare_identity(state, progress)
         processes = worker_count(state.workers, total_rows, PARALLEL_FROM)
-        pool = None
         if processes > 1:
             warm_filters(state.recipe)  # language models load once, here, and the forked workers share them
-            pool = multiprocessing.get_context("fork").Pool(processes, start_worker, (state.settings,))
             state.log(f"{total_rows} rows to read in {processes} worker processes")
-        try:
+        with fork_pool(processes, start_worker, (state.settings,)) as pool:
             for source in state.sources:
                 state.counts.stage_in["read"] += source.rows
                 tasks = ((batch, source.ctx) for batch in source.batches)
-                results = ordered_map(pool, prepare_rows, tasks) if pool else (prepare_rows(*t) for t in tasks)
-                for result in results:
+                for result in ordered_map(pool, prepare_rows, tasks):
                     state.take(result, source.ctx.index)
                     progress.advance(len(result.kept) + len(result.rejects))
-        finally:
-            if pool:
-                pool.close()
-                pool.join()

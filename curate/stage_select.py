@@ -14,7 +14,7 @@ from curate.dedup.minhash import choose, verify
 from curate.dedup_pool import near_pairs
 from curate.kept_store import KIND_NAMES, KIND_RANK
 from curate.mix import check_band, choose_general
-from curate.prepare import worker_count
+from curate.process_pool import worker_count
 from curate.split import split_indices
 
 VERIFY_PAIRS = 50_000  # candidate pairs verified at a time: their two signature rows, 51 MB at 128 perms

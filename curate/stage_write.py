@@ -4,8 +4,8 @@ summaries the per-record stages made: no second parse), then the manifest (count
 from __future__ import annotations
 
 import json
-import multiprocessing
 import os
+from concurrent.futures import Executor
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -15,7 +15,7 @@ from curate import __version__, stage_read
 from curate.build_state import BuildState
 from curate.bundle import PlacedFile, write_chunks
 from curate.kept_store import read_kept
-from curate.prepare import ordered_map, worker_count
+from curate.process_pool import fork_pool, ordered_map, worker_count
 from curate.sinks import STAGES
 from curate.stats_pass import StatsPass, new_pass
 from schemas.bundle import manifest_id
@@ -41,35 +41,29 @@ def write(state: BuildState) -> None:
     wanted = state.shown_clusters
     state.records_pass = records_pass = new_pass(state.identity_info, wanted)
     processes = worker_count(state.workers, len(final), stage_read.PARALLEL_FROM)
-    pool = multiprocessing.get_context("fork").Pool(processes) if processes > 1 else None
-    try:
-        with state.progress.stage("write", len(final)) as progress:
-            def take(count: int, figures: StatsPass) -> None:
-                records_pass.merge(figures)
-                progress.advance(count)
+    with fork_pool(processes) as pool, state.progress.stage("write", len(final)) as progress:
+        def take(count: int, figures: StatsPass) -> None:
+            records_pass.merge(figures)
+            progress.advance(count)
 
-            for split, indices in (("train", state.train_idx), ("val", state.val_idx)):
-                parts = np.split(final[indices], range(SEGMENT, len(indices), SEGMENT))
-                path = state.staging / f"{split}.jsonl"
-                reads = ((store.path, store.offsets[part], store.sizes[part], uniform, split, state.identity_info,
-                          wanted) for part in parts)  # made as the segments are taken: offsets of all are 16 B a record
-                if pool is None or uniform:
-                    state.files[path.name] = _write_sent_back(path, reads, pool, take)
-                else:
-                    sizes = np.array([int(store.line_sizes[part].sum(dtype=np.int64)) + len(part) for part in parts])
-                    state.files[path.name] = _write_in_place(path, reads, sizes, pool, take)
-    finally:
-        if pool:
-            pool.close()
-            pool.join()
+        for split, indices in (("train", state.train_idx), ("val", state.val_idx)):
+            parts = np.split(final[indices], range(SEGMENT, len(indices), SEGMENT))
+            path = state.staging / f"{split}.jsonl"
+            reads = ((store.path, store.offsets[part], store.sizes[part], uniform, split, state.identity_info,
+                      wanted) for part in parts)  # made as the segments are taken: offsets of all are 16 B a record
+            if pool is None or uniform:
+                state.files[path.name] = _write_sent_back(path, reads, pool, take)
+            else:
+                sizes = np.array([int(store.line_sizes[part].sum(dtype=np.int64)) + len(part) for part in parts])
+                state.files[path.name] = _write_in_place(path, reads, sizes, pool, take)
     rejects = state.staging / "rejects.jsonl"
     state.files["rejects.jsonl"] = FileEntry(sha256=state.sink.digest.hexdigest(), records=state.sink.total,
                                              bytes=rejects.stat().st_size)
 
 
-def _write_sent_back(path: Path, reads: Iterator[tuple], pool, take: Callable[[int, StatsPass], None]) -> FileEntry:
+def _write_sent_back(path: Path, reads: Iterator[tuple], pool: Executor | None, take: Callable[[int, StatsPass], None]) -> FileEntry:
     """Segments made by the workers (or here) and sent back to be written here, in order."""
-    results = ordered_map(pool, write_segment, reads, window=4) if pool else (write_segment(*read) for read in reads)
+    results = ordered_map(pool, write_segment, reads, window=4)
 
     def chunks() -> Iterator[tuple[bytes, int]]:
         for blob, count, figures in results:
@@ -79,7 +73,7 @@ def _write_sent_back(path: Path, reads: Iterator[tuple], pool, take: Callable[[i
     return write_chunks(path, chunks())
 
 
-def _write_in_place(path: Path, reads: Iterator[tuple], sizes: np.ndarray, pool,
+def _write_in_place(path: Path, reads: Iterator[tuple], sizes: np.ndarray, pool: Executor,
                     take: Callable[[int, StatsPass], None]) -> FileEntry:
     """Segments written by the workers at their places in the file (`sizes`: each segment's bytes);
     only their figures come back, and the file is hashed here as the parts land."""

@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from array import array
 from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Callable, Iterator
 
 from curate.identity_coverage import IdentityTally, identity_terms
+from curate.process_pool import fork_pool, ordered_map
 from curate.stats_inputs import SPLITS, Inputs
 
 PARALLEL_BYTES = 64 << 20  # below this a second process costs more than it saves
@@ -179,9 +181,6 @@ def _pass_over(part: list[tuple[str, Path, int, int]], terms: dict[str, str], wa
 def records_pass(inputs: Inputs, terms: dict[str, str], count_tokens: Callable[[list[str]], list[int]] | None,
                  wanted: frozenset[str]) -> StatsPass:
     """One pass over train and val; big bundles are read by two processes, results merged in order."""
-    import multiprocessing
-    import os
-
     size = sum((inputs.version_dir / f"{s}.jsonl").stat().st_size for s in SPLITS
                if inputs.version_dir and (inputs.version_dir / f"{s}.jsonl").is_file())
     workers = min(2, os.cpu_count() or 1)
@@ -191,8 +190,8 @@ def records_pass(inputs: Inputs, terms: dict[str, str], count_tokens: Callable[[
             acc.add(split, record)
         acc.flush_tokens()
         return acc
-    with multiprocessing.get_context("fork").Pool(workers) as pool:
-        parts = pool.starmap(_pass_over, [(part, terms, wanted) for part in inputs.parts(workers)])
+    with fork_pool(workers) as pool:
+        parts = list(ordered_map(pool, _pass_over, [(part, terms, wanted) for part in inputs.parts(workers)]))
     acc = parts[0]
     for part in parts[1:]:
         acc.merge(part)
