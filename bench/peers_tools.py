@@ -157,38 +157,25 @@ class Run:
 
 
 def run_sampled(command: list[str], log: Path, cwd: Path) -> Run:
-    """Runs `command` (output to `log`), sampling its process tree's memory every 0.1 s.
-
-    Memory is the sum of each process's PSS (as bench/curate_scale.py does): forked workers share
-    pages with their parent, and summing RSS would count them twice.
-    """
+    """Runs `command` (output to `log`), sampling its process tree's memory every 0.1 s (summed
+    PSS, bench/tree_memory.py, as bench/curate_scale.py does)."""
     import resource
 
-    import psutil
+    from tree_memory import TreePeak
 
     load = os.getloadavg()[0]
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     with open(log, "w", encoding="utf-8") as out:
         proc = subprocess.Popen(command, cwd=cwd, stdout=out, stderr=subprocess.STDOUT)
-        parent = psutil.Process(proc.pid)
-        peak = 0
+        memory = TreePeak(proc.pid)
         while proc.poll() is None:
-            try:
-                total = 0
-                for p in [parent, *parent.children(recursive=True)]:
-                    try:
-                        total += p.memory_full_info().pss
-                    except psutil.Error:  # a worker that ended between the listing and the read
-                        pass
-                peak = max(peak, total)
-            except psutil.Error:
-                pass
+            memory.sample()
             time.sleep(0.1)
     wall = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
-    return Run(wall, peak / 2**20, cpu, proc.returncode, (load, os.getloadavg()[0]))
+    return Run(wall, memory.peak / 2**20, cpu, proc.returncode, (load, os.getloadavg()[0]))
 
 
 def tail(log: Path, lines: int = 5) -> str:

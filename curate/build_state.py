@@ -16,6 +16,7 @@ from typing import Any, Callable, Iterator
 import numpy as np
 
 from curate.dedup.minhash import band
+from curate.file_chores import FileChores
 from curate.kept_store import KeptStore
 from curate.prepare import ChunkResult, Settings, SourceContext
 from curate.progress import Progress
@@ -47,6 +48,7 @@ class BuildState:
     settings: Settings
     store: KeptStore
     near_spill: SignatureSpill | None  # signatures and band keys, when near dedup is on
+    chores: FileChores  # syncs of finished files and removals of spills, in the background
     source_stats: dict[int, SourceStats] = field(default_factory=dict)
     identity_info: dict | None = None
     identity_rows: list = field(default_factory=list)  # rendered identity records and rejects

@@ -17,15 +17,13 @@ from schemas.manifest import FileEntry
 def write_chunks(path: Path, chunks: Iterable[tuple[bytes, int]]) -> FileEntry:
     """JSONL file from chunks of serialised records (UTF-8 lines, each ending in a newline, and
     how many); returns its hash (of the bytes as written, in a thread while they are written: the
-    file is not read back), count and size for the manifest."""
+    file is not read back), count and size for the manifest. Synced by `publish`."""
     count = 0
     with open(path, "wb") as handle, BackgroundHash() as digest:
         for blob, lines in chunks:
             digest.update(blob)
             handle.write(blob)
             count += lines
-        handle.flush()
-        os.fsync(handle.fileno())
         hexdigest = digest.hexdigest()
     return FileEntry(sha256=hexdigest, records=count, bytes=path.stat().st_size)
 
@@ -33,7 +31,7 @@ def write_chunks(path: Path, chunks: Iterable[tuple[bytes, int]]) -> FileEntry:
 class PlacedFile:
     """A bundle file whose parts other processes write at places known ahead: hashed here part by
     part, in order, as they land (read back and hashed in a thread, curate.hashing). Use as a
-    context manager: on leaving, every part is hashed and the file synced."""
+    context manager: on leaving, every part is hashed (the file is synced by `publish`)."""
 
     def __init__(self, path: Path, size: int):
         self.path, self.size = path, size
@@ -61,8 +59,6 @@ class PlacedFile:
     def __exit__(self, kind: type[BaseException] | None, *rest: object) -> None:
         try:
             self._digest.__exit__(kind, *rest)  # waits for the last part unless something failed
-            if kind is None:
-                os.fsync(self._fd)
         finally:
             os.close(self._fd)
 

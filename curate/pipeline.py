@@ -23,6 +23,7 @@ from curate.bundle import discard, new_staging_dir, publish
 from curate.dataset_sources import dataset_ref
 from curate.dedup.minhash import lsh_params
 from curate.errors import BuildError
+from curate.file_chores import FileChores
 from curate.kept_store import KeptStore
 from curate.paths import expand, inside
 from curate.prepare import Settings, init_worker, tokenizer_path
@@ -97,18 +98,17 @@ def build(recipe: Recipe, output_root: str | Path | None = None, *, strict: bool
     engine_stages = _engine(engine, address, workers, log)
     staging = new_staging_dir(root)
     try:
-        with engine_stages as stages:
-            state = run_stages(staging, recipe, strict=strict, workers=workers, log=log, live=progress, stages=stages)
-        manifest, records_pass, rejects_pass = state.manifest, state.records_pass, state.sink.tally
-        for name in ("train.jsonl", "val.jsonl", "rejects.jsonl", "manifest.json"):
-            os.chmod(staging / name, 0o444)  # a version is immutable once written
-        started = time.perf_counter()
-        state.store.discard()  # the spills of kept records and signatures are no part of the bundle
-        if state.near_spill is not None:
-            state.near_spill.discard()
-        del state  # its columns (tens of bytes a record) are not needed for the report
-        _write_report(staging, records_pass, rejects_pass)
-        log(f"report.html in {time.perf_counter() - started:.1f}s")
+        with FileChores() as chores:  # syncs and spill removals, in the background; done before publishing
+            with engine_stages as stages:
+                state = run_stages(staging, recipe, strict=strict, workers=workers, log=log, live=progress,
+                                   stages=stages, chores=chores)
+            manifest, records_pass, rejects_pass = state.manifest, state.records_pass, state.sink.tally
+            for name in ("train.jsonl", "val.jsonl", "rejects.jsonl", "manifest.json"):
+                os.chmod(staging / name, 0o444)  # a version is immutable once written
+            started = time.perf_counter()
+            del state  # its columns (tens of bytes a record) are not needed for the report
+            _write_report(staging, records_pass, rejects_pass)
+            log(f"report.html in {time.perf_counter() - started:.1f}s")
         version = publish(staging, root)
     except BaseException:
         discard(staging)
@@ -139,7 +139,7 @@ def _engine(engine: str, address: str | None, workers: int | None,
 
 
 def run_stages(staging: Path, recipe: Recipe, *, strict: bool, workers: int | None, log: Callable[[str], None],
-               live: bool | None = False, stages: list[tuple[str, Stage]] = STAGES) -> BuildState:
+               chores: FileChores, live: bool | None = False, stages: list[tuple[str, Stage]] = STAGES) -> BuildState:
     """Run the stages in order over one state; the bundle's files end in `staging`."""
     settings = Settings(recipe)
     init_worker(settings)
@@ -148,7 +148,8 @@ def run_stages(staging: Path, recipe: Recipe, *, strict: bool, workers: int | No
     with Progress(log, live) as progress:
         state = BuildState(recipe=recipe, staging=staging, workers=workers, log=log, progress=progress,
                            counts=counts, sink=RejectSink(staging / "rejects.jsonl", counts, strict),
-                           settings=settings, store=KeptStore(staging), near_spill=_near_spill(staging, recipe))
+                           settings=settings, store=KeptStore(staging), near_spill=_near_spill(staging, recipe),
+                           chores=chores)
         for name, stage in stages:
             stage(state)
         log(f"[{time.perf_counter() - started:.1f}s] built: {counts.stage_rejected['exact_dedup']} exact and "

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,7 +31,7 @@ class RejectSink:
     """Appends rejects to rejects.jsonl as they come; with strict=True the first one stops the build."""
 
     def __init__(self, path: Path, counts: Counts, strict: bool):
-        self.handle = open(path, "wb")
+        self.path, self.handle = path, open(path, "wb")
         self.counts = counts
         self.strict = strict
         self.by_source: Counter = Counter()
@@ -80,6 +79,4 @@ class RejectSink:
         self.total += 1
 
     def close(self) -> None:
-        self.handle.flush()
-        os.fsync(self.handle.fileno())
-        self.handle.close()
+        self.handle.close()  # synced by the build's file chores and again by `publish`

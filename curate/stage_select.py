@@ -51,6 +51,8 @@ def near_dedup(state: BuildState, find_pairs: Callable[..., np.ndarray] | None =
     worker processes when there are enough records (curate.dedup_pool: same pairs, same scores)."""
     near, spill, kept = state.recipe.dedup.near, state.near_spill, state.kept
     if not near.enabled or spill is None or not len(kept):
+        if spill is not None:
+            state.chores.run(spill.discard)
         return
     processes = worker_count(state.workers, len(kept), stage_read.PARALLEL_FROM)
     with state.progress.stage("near dedup", len(kept)) as progress:
@@ -61,6 +63,7 @@ def near_dedup(state: BuildState, find_pairs: Callable[..., np.ndarray] | None =
         else:
             pairs, scores = near_pairs(columns, valid, rows, near.threshold, processes, VERIFY_PAIRS)
         removed = choose(pairs, scores)
+        state.chores.run(spill.discard)  # signatures are not read again
         state.drop(removed, "near_dedup", "near_duplicate")
         state.keep_only(removed)
         progress.advance(len(state.kept) + len(removed))
@@ -78,6 +81,7 @@ def mix(state: BuildState) -> None:
     for record in state.store.get_many(general[~chosen]):
         state.sink.add_kept(record, "mix", "over_ratio", message)
     state.sink.close()  # nothing is rejected after the mix
+    state.chores.sync(state.sink.path)
     state.domain, state.general = domain, general[chosen]
     state.kept = np.zeros(0, dtype=np.int64)  # from here on the survivors are domain and general
     state.achieved = check_band(len(domain), len(state.general), recipe.mix.allow_out_of_band, recipe.file)

@@ -56,12 +56,15 @@ def write(state: BuildState) -> None:
             else:
                 sizes = np.array([int(store.line_sizes[part].sum(dtype=np.int64)) + len(part) for part in parts])
                 state.files[path.name] = _write_in_place(path, reads, sizes, pool, take)
+            state.chores.sync(path)
+    state.chores.run(store.discard)  # the kept records are all written
     rejects = state.staging / "rejects.jsonl"
     state.files["rejects.jsonl"] = FileEntry(sha256=state.sink.digest.hexdigest(), records=state.sink.total,
                                              bytes=rejects.stat().st_size)
 
 
-def _write_sent_back(path: Path, reads: Iterator[tuple], pool: Executor | None, take: Callable[[int, StatsPass], None]) -> FileEntry:
+def _write_sent_back(path: Path, reads: Iterator[tuple], pool: Executor | None,
+                     take: Callable[[int, StatsPass], None]) -> FileEntry:
     """Segments made by the workers (or here) and sent back to be written here, in order."""
     results = ordered_map(pool, write_segment, reads, window=4)
 
