@@ -15,6 +15,7 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 
+from curate.chunk_spill import ProcessSpill
 from curate.dedup.minhash import band
 from curate.file_chores import FileChores
 from curate.kept_store import KeptStore
@@ -49,6 +50,7 @@ class BuildState:
     store: KeptStore
     near_spill: SignatureSpill | None  # signatures and band keys, when near dedup is on
     chores: FileChores  # syncs of finished files and removals of spills, in the background
+    own_spill: ProcessSpill  # where chunks prepared in this process are spilled (curate.chunk_spill)
     source_stats: dict[int, SourceStats] = field(default_factory=dict)
     identity_info: dict | None = None
     identity_rows: list = field(default_factory=list)  # rendered identity records and rejects
@@ -75,13 +77,20 @@ class BuildState:
         return np.concatenate((self.domain, self.general))
 
     def take(self, result: ChunkResult, source_index: int) -> None:
-        """One chunk's rejects to the rejects file, its kept records to the store, its signatures here."""
+        """One chunk's rejects to the rejects file, its kept records to the store, its signatures'
+        places and band keys to the near-dedup spill. A chunk that comes unspilled (prepared here,
+        or by another engine) is spilled here first."""
         for reject in result.rejects:
             self.sink.add(reject, source_index)
+        if not len(result.kept):
+            return
+        if self.near_spill is not None and result.band_keys is None:
+            result.band_keys = band(result.signatures, self.near_spill.params)
+        result = self.own_spill.put(result)
         self.store.add(result.kept, source_index)
         if self.near_spill is not None:
-            keys = result.band_keys if result.band_keys is not None else band(result.signatures, self.near_spill.params)
-            self.near_spill.add(result.signatures, keys)
+            assert result.sig_at is not None and result.valid is not None
+            self.near_spill.add(result.sig_at, result.valid, result.band_keys)
 
     def drop(self, removed: dict[int, tuple[int, float] | int], stage: str, reason: str) -> None:
         """Dedup's removals (positions in `kept`) to the rejects file, each naming the record it duplicates."""

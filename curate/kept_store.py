@@ -2,12 +2,12 @@
 
 A build's memory would otherwise grow with every record it keeps (a Python object, its JSON line
 and report summary: about 3 KB each). Workers pack each chunk's kept records into one blob
-(`KeptChunk`, also far cheaper to send between processes than objects); the parent appends the
-blobs to a spill file in the staging folder and keeps, per record, only the columns the global
-stages need: kind, source, exact-dedup key, tools flag and where the record lies in the spill
-(about 40 bytes). Later stages read records back by position: the dedup and mix rejects, the
-bundle's lines, the report's summaries. The spill is our own file in our own staging folder,
-written and read by this module only (marshal, never pickle).
+(`KeptChunk`) and append it to a spill file of their own in the staging folder
+(curate.chunk_spill); the parent keeps, per record, only the columns the global stages need:
+kind, source, exact-dedup key, tools flag and where the record lies (file and offset: about 40
+bytes). Later stages read records back by position: the dedup and mix rejects, the bundle's
+lines, the report's summaries. The spills are our own files in our own staging folder, written
+and read by this project only (marshal, never pickle).
 """
 from __future__ import annotations
 
@@ -15,13 +15,13 @@ import marshal
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, NamedTuple
 
 import numpy as np
 
 KIND_RANK = {"identity": 0, "domain": 1, "general": 2}  # the dedup keep rule's order
 KIND_NAMES = tuple(KIND_RANK)
-SPILL_NAME, IDS_NAME = ".kept.spill", ".kept.ids"
+SPILL_PREFIX, IDS_NAME = ".kept.spill", ".kept.ids"  # spills are SPILL_PREFIX.<pid>
 READ_BATCH = 20_000  # records read back at a time, in file order: ~30 MB
 
 
@@ -43,7 +43,8 @@ class Prepared:
 
 @dataclass
 class KeptChunk:
-    """One chunk's kept records: a blob of marshalled records and their columns."""
+    """One chunk's kept records: a blob of marshalled records and their columns. Once spilled, the
+    blob is in a spill file (`at`: its name and the blob's offset) and `blob` is empty."""
 
     blob: bytes
     sizes: np.ndarray  # int64: bytes of each record in the blob
@@ -53,6 +54,7 @@ class KeptChunk:
     ids: bytes = b""  # the records' ids, UTF-8, one after another: dedup names twins by them
     id_sizes: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int32))
     line_sizes: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int32))  # bytes of each line
+    at: tuple[str, int] | None = None
 
     def __len__(self) -> int:
         return len(self.sizes)
@@ -70,38 +72,57 @@ class KeptChunk:
                    line_sizes=np.fromiter((len(p.line) for p in items), dtype=np.int32, count=len(items)))
 
 
-def read_blobs(path: Path, offsets: np.ndarray, sizes: np.ndarray, batch: int = READ_BATCH) -> Iterator[bytes]:
-    """The byte ranges of a file at these offsets, in the order given. Each batch is read in file
-    order (a spill larger than the page cache is then read forward, not at random)."""
-    fd = os.open(path, os.O_RDONLY)
+def read_blobs(paths: list[Path], files: np.ndarray | None, offsets: np.ndarray, sizes: np.ndarray,
+               batch: int = READ_BATCH) -> Iterator[bytes]:
+    """The byte ranges at these offsets of these files (`files`: each range's index into `paths`,
+    None for paths[0] only), in the order given. Each batch is read in file order (a spill larger
+    than the page cache is then read forward, not at random)."""
+    fds: dict[int, int] = {}
     try:
         for start in range(0, len(offsets), batch):
             where, size = offsets[start:start + batch], sizes[start:start + batch]
-            order = np.argsort(where, kind="stable")
+            which = files[start:start + batch] if files is not None else np.zeros(len(where), dtype=np.int16)
+            order = np.lexsort((where, which))
             got = [b""] * len(where)
-            for i, offset, length in zip(order.tolist(), where[order].tolist(), size[order].tolist(), strict=True):
+            for i, number, offset, length in zip(order.tolist(), which[order].tolist(), where[order].tolist(),
+                                                 size[order].tolist(), strict=True):
+                fd = fds.get(number)
+                if fd is None:
+                    fd = fds[number] = os.open(paths[number], os.O_RDONLY)
                 got[i] = os.pread(fd, length, offset)
             yield from got
     finally:
-        os.close(fd)
+        for fd in fds.values():
+            os.close(fd)
 
 
-def read_kept(path: Path, offsets: np.ndarray, sizes: np.ndarray) -> Iterator[Prepared]:
-    """The records at these places of a spill, in the order given (a worker process opens the
-    spill itself)."""
-    for blob in read_blobs(path, offsets, sizes):
+class Places(NamedTuple):
+    """Where some records lie: the spill files, and each record's file number, offset and size."""
+
+    paths: list[Path]
+    files: np.ndarray
+    offsets: np.ndarray
+    sizes: np.ndarray
+
+
+def read_kept(places: Places) -> Iterator[Prepared]:
+    """The records at these places, in the order given (a worker process opens the spills itself)."""
+    for blob in read_blobs(*places):
         yield Prepared(*marshal.loads(blob))
 
 
 class KeptStore:
-    """Kept records in a spill file, with per-record columns in memory; positions are arrival order.
+    """Kept records in spill files, with per-record columns in memory; positions are arrival order.
     Ids have a small file of their own, so naming a twin does not read its whole record."""
 
     def __init__(self, folder: Path):
-        self.path, self.ids_path = folder / SPILL_NAME, folder / IDS_NAME
-        self._handle, self._ids_handle = open(self.path, "wb"), open(self.ids_path, "wb")
+        self.folder, self.ids_path = folder, folder / IDS_NAME
+        self._ids_handle = open(self.ids_path, "wb")
+        self.paths: list[Path] = []  # the spill files, by number
+        self._numbers: dict[str, int] = {}
         self._parts: list[tuple[np.ndarray, ...]] = []
         self.offsets = self.sizes = self.id_offsets = np.zeros(0, dtype=np.int64)
+        self.files = np.zeros(0, dtype=np.int16)
         self.id_sizes = np.zeros(0, dtype=np.int32)
         self.keys = np.zeros(0, dtype="S16")
         self.kinds = np.zeros(0, dtype=np.int8)
@@ -110,35 +131,45 @@ class KeptStore:
         self.line_sizes = np.zeros(0, dtype=np.int32)  # where each line goes in a bundle file is known ahead
 
     def add(self, chunk: KeptChunk, source: int) -> None:
+        """A spilled chunk's columns (curate.chunk_spill wrote its blob)."""
         if not len(chunk):
             return
-        self._handle.write(chunk.blob)
+        if chunk.at is None:
+            raise ValueError("a chunk is added to the store once it is spilled")
+        name, start = chunk.at
+        if name not in self._numbers:
+            self._numbers[name] = len(self.paths)
+            self.paths.append(self.folder / name)
         self._ids_handle.write(chunk.ids)
-        self._parts.append((chunk.sizes, chunk.keys, chunk.kinds, np.full(len(chunk), source, dtype=np.int32),
-                            chunk.tools, chunk.id_sizes, chunk.line_sizes))
+        offsets = start + np.cumsum(chunk.sizes) - chunk.sizes
+        self._parts.append((chunk.sizes, offsets, np.full(len(chunk), self._numbers[name], dtype=np.int16),
+                            chunk.keys, chunk.kinds, np.full(len(chunk), source, dtype=np.int32), chunk.tools,
+                            chunk.id_sizes, chunk.line_sizes))
 
     def __len__(self) -> int:
         return len(self.sizes)
 
     def close_writing(self) -> None:
-        """Everything is in: the columns become arrays, and the spill is read from now on."""
-        self._handle.close()
+        """Everything is in: the columns become arrays, and the spills are read from now on."""
         self._ids_handle.close()
         if self._parts:
             columns = [np.concatenate(column) for column in zip(*self._parts, strict=True)]
-            self.sizes, self.keys, self.kinds, self.sources, self.tools, self.id_sizes, self.line_sizes = columns
-            self.offsets = np.cumsum(self.sizes) - self.sizes
+            (self.sizes, self.offsets, self.files, self.keys, self.kinds, self.sources, self.tools, self.id_sizes,
+             self.line_sizes) = columns
             self.id_offsets = np.cumsum(self.id_sizes, dtype=np.int64) - self.id_sizes
         self._parts = []
+
+    def places(self, positions: np.ndarray) -> Places:
+        return Places(self.paths, self.files[positions], self.offsets[positions], self.sizes[positions])
 
     def get_many(self, positions: np.ndarray) -> Iterator[Prepared]:
         """The records at these positions, in that order (read with pread, not mmap: mapped pages
         would count in the build's memory once touched)."""
-        return read_kept(self.path, self.offsets[positions], self.sizes[positions])
+        return read_kept(self.places(positions))
 
     def ids(self, positions: np.ndarray) -> list[str]:
         return [blob.decode("utf-8", "surrogatepass")
-                for blob in read_blobs(self.ids_path, self.id_offsets[positions], self.id_sizes[positions])]
+                for blob in read_blobs([self.ids_path], None, self.id_offsets[positions], self.id_sizes[positions])]
 
     def release(self, *columns: str) -> None:
         """Give back columns no later stage reads (exact-dedup keys, ids' places): 40 MB a million."""
@@ -146,9 +177,8 @@ class KeptStore:
             setattr(self, name, getattr(self, name)[:0].copy())
 
     def discard(self) -> None:
-        """Remove the spill (it is never part of a bundle)."""
-        for handle in (self._handle, self._ids_handle):
-            if not handle.closed:
-                handle.close()
-        self.path.unlink(missing_ok=True)
-        self.ids_path.unlink(missing_ok=True)
+        """Remove the spills (they are never part of a bundle)."""
+        if not self._ids_handle.closed:
+            self._ids_handle.close()
+        for path in (*self.folder.glob(f"{SPILL_PREFIX}.*"), self.ids_path):
+            path.unlink(missing_ok=True)

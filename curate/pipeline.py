@@ -20,6 +20,7 @@ from typing import Callable, ContextManager, Iterable
 from curate import stage_read, stage_select, stage_write
 from curate.build_state import BuildState
 from curate.bundle import discard, new_staging_dir, publish
+from curate.chunk_spill import ProcessSpill
 from curate.dataset_sources import dataset_ref
 from curate.dedup.minhash import lsh_params
 from curate.errors import BuildError
@@ -149,7 +150,7 @@ def run_stages(staging: Path, recipe: Recipe, *, strict: bool, workers: int | No
         state = BuildState(recipe=recipe, staging=staging, workers=workers, log=log, progress=progress,
                            counts=counts, sink=RejectSink(staging / "rejects.jsonl", counts, strict),
                            settings=settings, store=KeptStore(staging), near_spill=_near_spill(staging, recipe),
-                           chores=chores)
+                           chores=chores, own_spill=ProcessSpill(staging))
         for name, stage in stages:
             stage(state)
         log(f"[{time.perf_counter() - started:.1f}s] built: {counts.stage_rejected['exact_dedup']} exact and "

@@ -47,6 +47,8 @@ class ChunkResult:
     rejects: list[Reject]
     signatures: np.ndarray
     band_keys: np.ndarray | None = None  # LSH band keys of the signatures, when near dedup is on
+    sig_at: tuple[str, int] | None = None  # once spilled (curate.chunk_spill): the signatures' file and first row
+    valid: np.ndarray | None = None  # once spilled: whether each signature has any shingles
 
 
 @dataclass

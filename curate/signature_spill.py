@@ -1,9 +1,9 @@
 """MinHash signatures and their LSH band keys, on disk between the per-record stages and near dedup.
 
 Signatures are the largest thing a build holds (128 x 4 bytes a record: 5 GB at 10M records).
-The workers compute each chunk's band keys next to its signatures; the parent appends the
-signatures to one file and each band's keys to a file of their own, keeping in memory only
-whether a record has any shingles. Near dedup then reads one band column at a time (8 bytes a
+The workers compute each chunk's band keys next to its signatures and write the signatures to a
+file of their own (curate.chunk_spill); the parent appends each band's keys to a file of their
+own, keeping in memory only whether a record has any shingles and where each chunk's rows lie. Near dedup then reads one band column at a time (8 bytes a
 record) to find candidates, and only the candidates' signature rows to verify them
 (curate.dedup.minhash's candidates and verify, unchanged, over the views below).
 """
@@ -14,9 +14,11 @@ from pathlib import Path
 
 import numpy as np
 
-from curate.dedup.minhash import _EMPTY, LshParams
+from curate.dedup.minhash import LshParams
+from curate.kept_store import read_blobs
 
 PREFIX = ".near"
+SIG_PREFIX = f"{PREFIX}.sig"  # signature files are SIG_PREFIX.<pid>
 
 
 class SignatureSpill:
@@ -24,26 +26,41 @@ class SignatureSpill:
 
     def __init__(self, folder: Path, num_perm: int, params: LshParams):
         self.folder, self.num_perm, self.params = folder, num_perm, params
-        self._sig = open(folder / f"{PREFIX}.sig", "wb")
         self._bands = [open(folder / f"{PREFIX}.band{b}", "wb") for b in range(params.bands)]
         self._valid: list[np.ndarray] = []
         self.valid = np.zeros(0, dtype=bool)
         self.rows = 0
+        self.paths: list[Path] = []  # signature files, by number
+        self._numbers: dict[str, int] = {}
+        self._chunks: list[tuple[int, int, int]] = []  # (first position, file number, first row)
+        self.chunk_first = self.chunk_file = self.chunk_row = np.zeros(0, dtype=np.int64)
 
-    def add(self, signatures: np.ndarray, band_keys: np.ndarray) -> None:
-        if not len(signatures):
+    def add(self, at: tuple[str, int], valid: np.ndarray, band_keys: np.ndarray) -> None:
+        """A chunk's signatures, written at row at[1] of file at[0] (curate.chunk_spill), and band keys."""
+        if not len(valid):
             return
-        self._sig.write(np.ascontiguousarray(signatures, dtype=np.uint32).tobytes())
+        name, row = at
+        if name not in self._numbers:
+            self._numbers[name] = len(self.paths)
+            self.paths.append(self.folder / name)
+        self._chunks.append((self.rows, self._numbers[name], row))
         for b, handle in enumerate(self._bands):
             handle.write(np.ascontiguousarray(band_keys[:, b]).tobytes())
-        self._valid.append(signatures[:, 0] != _EMPTY)
-        self.rows += len(signatures)
+        self._valid.append(valid)
+        self.rows += len(valid)
 
     def close_writing(self) -> None:
-        for handle in (self._sig, *self._bands):
+        for handle in self._bands:
             handle.close()
         self.valid = np.concatenate(self._valid) if self._valid else np.zeros(0, dtype=bool)
         self._valid = []
+        if self._chunks:
+            self.chunk_first, self.chunk_file, self.chunk_row = np.array(self._chunks, dtype=np.int64).T.copy()
+
+    def locate(self, positions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(file number, row) of each position's signature."""
+        chunk = np.searchsorted(self.chunk_first, positions, side="right") - 1
+        return self.chunk_file[chunk], self.chunk_row[chunk] + positions - self.chunk_first[chunk]
 
     def band_columns(self, positions: np.ndarray) -> BandColumns:
         return BandColumns(self, positions)
@@ -103,9 +120,6 @@ class SignatureRows:
         if not len(wanted):
             return np.zeros((0, width), dtype=np.uint32)
         size = width * 4
-        fd = os.open(self.spill.folder / f"{PREFIX}.sig", os.O_RDONLY)
-        try:
-            data = b"".join([os.pread(fd, size, position * size) for position in wanted.tolist()])
-        finally:
-            os.close(fd)
+        files, places = self.spill.locate(wanted)
+        data = b"".join(read_blobs(self.spill.paths, files, places * size, np.full(len(wanted), size)))
         return np.frombuffer(data, dtype=np.uint32).reshape(len(wanted), width)[inverse.reshape(-1)]

@@ -6,10 +6,13 @@ The per-record work runs in chunks, in worker processes when there is enough dat
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 from curate.build_state import BuildState, OpenSource
+from curate.chunk_spill import prepare_and_spill, start_spilling
 from curate.errors import BuildError
 from curate.identity import render_identity
-from curate.prepare import SourceContext, filter_records, prepare_rows, start_worker, warm_filters
+from curate.prepare import Settings, SourceContext, filter_records, prepare_rows, start_worker, warm_filters
 from curate.process_pool import fork_pool, ordered_map, worker_count
 from curate.progress import StageProgress
 from curate.raw_row import SourceError
@@ -82,10 +85,17 @@ def prepare(state: BuildState) -> None:
         if processes > 1:
             warm_filters(state.recipe)  # language models load once, here, and the forked workers share them
             state.log(f"{total_rows} rows to read in {processes} worker processes")
-        with fork_pool(processes, start_worker, (state.settings,)) as pool:
+        with fork_pool(processes, _start_worker, (state.settings, state.staging)) as pool:
+            work = prepare_and_spill if pool else prepare_rows  # workers spill their own chunks
             for source in state.sources:
                 state.counts.stage_in["read"] += source.rows
                 tasks = ((batch, source.ctx) for batch in source.batches)
-                for result in ordered_map(pool, prepare_rows, tasks):
+                for result in ordered_map(pool, work, tasks):
                     state.take(result, source.ctx.index)
                     progress.advance(len(result.kept) + len(result.rejects))
+
+
+def _start_worker(settings: Settings, staging: Path) -> None:
+    """Pool initializer: the filters (curate.prepare), and spill files of this worker's own."""
+    start_worker(settings)
+    start_spilling(staging)

@@ -14,7 +14,7 @@ import numpy as np
 from curate import __version__, stage_read
 from curate.build_state import BuildState
 from curate.bundle import PlacedFile, write_chunks
-from curate.kept_store import read_kept
+from curate.kept_store import Places, read_kept
 from curate.process_pool import fork_pool, ordered_map, worker_count
 from curate.sinks import STAGES
 from curate.stats_pass import StatsPass, new_pass
@@ -49,8 +49,8 @@ def write(state: BuildState) -> None:
         for split, indices in (("train", state.train_idx), ("val", state.val_idx)):
             parts = np.split(final[indices], range(SEGMENT, len(indices), SEGMENT))
             path = state.staging / f"{split}.jsonl"
-            reads = ((store.path, store.offsets[part], store.sizes[part], uniform, split, state.identity_info,
-                      wanted) for part in parts)  # made as the segments are taken: offsets of all are 16 B a record
+            reads = ((store.places(part), uniform, split, state.identity_info, wanted)
+                     for part in parts)  # made as the segments are taken: places of all are 18 B a record
             if pool is None or uniform:
                 state.files[path.name] = _write_sent_back(path, reads, pool, take)
             else:
@@ -94,21 +94,21 @@ def _write_in_place(path: Path, reads: Iterator[tuple], sizes: np.ndarray, pool:
     return placed.entry(records)
 
 
-def write_segment(spill: Path, offsets: np.ndarray, sizes: np.ndarray, uniform: bool, split: str,
-                  identity: dict | None, wanted: frozenset[str]) -> tuple[bytes, int, StatsPass]:
-    """One segment's bundle lines (as one blob) and report figures, from the kept records' spill."""
+def write_segment(places: Places, uniform: bool, split: str, identity: dict | None,
+                  wanted: frozenset[str]) -> tuple[bytes, int, StatsPass]:
+    """One segment's bundle lines (as one blob) and report figures, from the kept records' spills."""
     figures = new_pass(identity, wanted)
     lines = []
-    for item in read_kept(spill, offsets, sizes):
+    for item in read_kept(places):
         figures.add_summary(split, item.summary, lambda line=item.line: json.loads(line))
         lines.append(uniform_line(item.line).encode("utf-8") if uniform else item.line)
     return (b"\n".join(lines) + b"\n" if lines else b""), len(lines), figures
 
 
-def write_segment_at(spill: Path, offsets: np.ndarray, sizes: np.ndarray, uniform: bool, split: str,
-                     identity: dict | None, wanted: frozenset[str], path: str, at: int) -> tuple[int, StatsPass, int]:
+def write_segment_at(places: Places, uniform: bool, split: str, identity: dict | None, wanted: frozenset[str],
+                     path: str, at: int) -> tuple[int, StatsPass, int]:
     """write_segment, its lines written at byte `at` of the bundle file; the figures come back."""
-    blob, count, figures = write_segment(spill, offsets, sizes, uniform, split, identity, wanted)
+    blob, count, figures = write_segment(places, uniform, split, identity, wanted)
     fd = os.open(path, os.O_WRONLY)
     try:
         written = 0
