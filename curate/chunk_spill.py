@@ -16,8 +16,10 @@ import numpy as np
 
 from curate.dedup.minhash import _EMPTY
 from curate.kept_store import SPILL_PREFIX
-from curate.prepare import ChunkResult, prepare_rows
+from curate.prepare import ChunkResult, SourceContext, prepare_rows
+from curate.raw_row import RawRow
 from curate.signature_spill import SIG_PREFIX
+from curate.sources import LineRange
 
 
 class ProcessSpill:
@@ -66,7 +68,7 @@ def start_spilling(folder: Path) -> None:
     _OWN = ProcessSpill(folder)
 
 
-def prepare_and_spill(rows, ctx) -> ChunkResult:
+def prepare_and_spill(rows: list[RawRow] | LineRange, ctx: SourceContext) -> ChunkResult:
     """Pool entry point: prepare_rows, its kept records and signatures then written here."""
     assert _OWN is not None
     return _OWN.put(prepare_rows(rows, ctx))
