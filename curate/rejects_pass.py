@@ -63,8 +63,8 @@ class RejectsPass:
         self.file_counts: dict[str, Counter] = defaultdict(Counter)
         self.clusters: Counter = Counter()
         self.by_language: dict[str, dict[str, Counter]] = {}
-        self.by_reason: dict[str, list[dict]] = defaultdict(list)
-        self.by_source: dict[str, list[dict]] = defaultdict(list)
+        self.by_reason: dict[str, list[dict]] = {}  # examples: the first MAX_REASONS reasons
+        self.by_source: dict[str, list[dict]] = {}  # language examples: the first MAX_SOURCES sources
         self.removed: dict[str, list[dict]] = defaultdict(list)
         self.wanted: frozenset[str] | None = None
 
@@ -84,14 +84,14 @@ class RejectsPass:
 
     def _lists(self, reject: dict) -> list[list[dict]]:
         """The example lists this reject belongs in (most belong in none)."""
-        reason = reject.get("reason") or "unknown"
-        source = str(reject.get("source") or "unknown")
-        by_reason, by_source = self.by_reason, self.by_source
-        lists = [by_reason[reason]] if len(by_reason[reason]) < PER_REASON and (
-            reason in by_reason or len(by_reason) < MAX_REASONS) else []
-        if reject.get("stage") == "language" and len(by_source[source]) < PER_SOURCE and (
-                source in by_source or len(by_source) < MAX_SOURCES):
-            lists.append(by_source[source])
+        lists = []
+        shown = _room(self.by_reason, reject.get("reason") or "unknown", PER_REASON, MAX_REASONS)
+        if shown is not None:
+            lists.append(shown)
+        if reject.get("stage") == "language":
+            shown = _room(self.by_source, str(reject.get("source") or "unknown"), PER_SOURCE, MAX_SOURCES)
+            if shown is not None:
+                lists.append(shown)
         removed = self._removed_list(reject, self.wanted or frozenset())
         if removed is not None:
             lists.append(removed)
@@ -117,6 +117,17 @@ class RejectsPass:
                 removed.append(make_example(reject))
         self.wanted = frozenset(wanted)
         return self.removed
+
+
+def _room(examples: dict[str, list[dict]], key: str, per_key: int, max_keys: int) -> list[dict] | None:
+    """The example list of `key` while it has room for one more: a new key gets a list while fewer
+    than max_keys have one (a bundle of many sources or reasons keeps a report of bounded size)."""
+    found = examples.get(key)
+    if found is None:
+        if len(examples) >= max_keys:
+            return None
+        found = examples[key] = []
+    return found if len(found) < per_key else None
 
 
 def tally_rejects(rejects: Iterable[dict]) -> RejectsPass:

@@ -240,3 +240,16 @@ def test_the_builds_summary_of_a_record_equals_the_one_read_from_its_line():
         record = Record.model_validate({"messages": messages, "meta": {
             "id": f"s.jsonl:{number}", "source": "s.jsonl", "line": number, "kind": "domain", "lang": "en"}})
         assert summarise_record(record) == summarise(record.to_json_dict())
+
+
+def test_reject_examples_are_capped_per_reason_and_per_source():
+    from curate.rejects_pass import MAX_REASONS, MAX_SOURCES, PER_REASON, PER_SOURCE, tally_rejects
+
+    rejects = [{"stage": "language", "reason": f"reason_{r}", "source": f"shard_{r}.jsonl", "message": "m",
+                "raw": "x"} for r in range(MAX_REASONS + 10) for _ in range(PER_REASON + 2)]
+    tally = tally_rejects(rejects)
+    assert len(tally.by_reason) == MAX_REASONS and len(tally.by_source) == MAX_SOURCES
+    assert sorted(tally.by_reason) == sorted(f"reason_{r}" for r in range(MAX_REASONS))  # the first ones seen
+    assert all(len(found) == PER_REASON for found in tally.by_reason.values())
+    assert all(len(found) == PER_SOURCE for found in tally.by_source.values())
+    assert sum(tally.file_counts["language"].values()) == len(rejects)  # counted, shown or not
