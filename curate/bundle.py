@@ -83,7 +83,8 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def _fsync_dir(path: Path) -> None:
+def fsync_path(path: Path) -> None:
+    """Sync a file's data, or a folder's entries, to disk."""
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -94,9 +95,7 @@ def _fsync_dir(path: Path) -> None:
 def publish(staging: Path, root: Path) -> Path:
     """Rename the finished staging dir to the next free vNNNN; concurrent builds each get their own."""
     for name in os.listdir(staging):
-        fd = os.open(staging / name, os.O_RDONLY)
-        os.fsync(fd)
-        os.close(fd)
+        fsync_path(staging / name)
     os.chmod(staging, 0o755)
     numbers = [int(m.group(1)) for p in root.iterdir() if (m := VERSION_DIR.match(p.name))]
     number = max(numbers, default=0) + 1
@@ -110,7 +109,7 @@ def publish(staging: Path, root: Path) -> Path:
                 if exc.errno not in (errno.ENOTEMPTY, errno.EEXIST):
                     raise
             else:
-                _fsync_dir(root)
+                fsync_path(root)
                 return target
         number += 1
 

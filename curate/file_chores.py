@@ -5,10 +5,11 @@ the stages that follow. `publish` still syncs every file of the version, then qu
 """
 from __future__ import annotations
 
-import os
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Callable
+
+from curate.bundle import fsync_path
 
 
 class FileChores:
@@ -20,7 +21,7 @@ class FileChores:
 
     def sync(self, path: Path) -> None:
         """Write the file's data to disk now, in the background."""
-        self._pending.append(self._thread.submit(_fsync, path))
+        self._pending.append(self._thread.submit(fsync_path, path))
 
     def run(self, chore: Callable[[], None]) -> None:
         self._pending.append(self._thread.submit(chore))
@@ -41,10 +42,3 @@ class FileChores:
         finally:
             self._thread.shutdown(wait=True)
 
-
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
