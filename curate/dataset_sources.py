@@ -23,12 +23,12 @@ from typing import Any, Iterator, Literal
 
 from curate.paths import label_for
 from curate.raw_row import RawRow, SourceError, SourceRead, json_safe
+from schemas.hub import PROBE_TIMEOUT_S, REPO_PATTERN
 
 HUB_PREFIX = "hf:"
-_HUB_ID = re.compile(r"^(?P<repo>[A-Za-z0-9][\w.-]*/[\w.-]+)(?::(?P<config>[\w.-]+))?(?:@(?P<split>[\w.-]+))?$")
+_HUB_ID = re.compile(rf"^(?P<repo>{REPO_PATTERN})(?::(?P<config>[\w.-]+))?(?:@(?P<split>[\w.-]+))?$")
 _FILE_SUFFIXES = (".jsonl", ".json", ".csv", ".parquet", ".yaml", ".yml", ".txt")
 _SPLIT = re.compile(r"^[\w.-]+$")
-PROBE_TIMEOUT_S = 10.0
 
 
 @dataclass(frozen=True)

@@ -10,10 +10,10 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from schemas.hub import PROBE_TIMEOUT_S, REPO_PATTERN
 from train.errors import TrainError, short_reason
 
-HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
-PROBE_TIMEOUT_S = 10.0
+HUB_ID = re.compile(rf"^{REPO_PATTERN}$")
 
 
 def _is_hub_id(name: str) -> bool:
