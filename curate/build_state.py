@@ -16,7 +16,6 @@ from typing import Any, Callable, Iterator
 import numpy as np
 
 from curate.chunk_spill import ProcessSpill
-from curate.dedup.minhash import band
 from curate.file_chores import FileChores
 from curate.kept_store import KeptStore
 from curate.prepare import ChunkResult, Settings, SourceContext
@@ -84,12 +83,10 @@ class BuildState:
             self.sink.add(reject, source_index)
         if not len(result.kept):
             return
-        if self.near_spill is not None and result.band_keys is None:
-            result.band_keys = band(result.signatures, self.near_spill.params)
         result = self.own_spill.put(result)
         self.store.add(result.kept, source_index)
         if self.near_spill is not None:
-            assert result.sig_at is not None and result.valid is not None
+            assert result.sig_at is not None and result.valid is not None and result.band_keys is not None
             self.near_spill.add(result.sig_at, result.valid, result.band_keys)
 
     def drop(self, removed: dict[int, tuple[int, float] | int], stage: str, reason: str) -> None:

@@ -63,6 +63,18 @@ class PlacedFile:
             os.close(self._fd)
 
 
+def write_at(path: Path, data: bytes, at: int, create: bool = False) -> int:
+    """Write all of `data` at byte `at` of the file (made when `create`); returns the bytes written."""
+    fd = os.open(path, os.O_WRONLY | (os.O_CREAT if create else 0), 0o600)
+    try:
+        view, written = memoryview(data), 0
+        while written < len(data):
+            written += os.pwrite(fd, view[written:], at + written)
+    finally:
+        os.close(fd)
+    return written
+
+
 def new_staging_dir(root: Path) -> Path:
     """A fresh `.building-<pid>-*` dir; those left by builds that were killed are removed first."""
     root.mkdir(parents=True, exist_ok=True)

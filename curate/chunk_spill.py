@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from curate.bundle import write_at
 from curate.dedup.minhash import _EMPTY
 from curate.kept_store import SPILL_PREFIX
 from curate.prepare import ChunkResult, SourceContext, prepare_rows
@@ -35,29 +36,17 @@ class ProcessSpill:
         kept = result.kept
         if kept.at is None:
             kept.at = (self.kept_path.name, self.kept_bytes)
-            self.kept_bytes += _append(self.kept_path, kept.blob)
+            self.kept_bytes += write_at(self.kept_path, kept.blob, self.kept_bytes, create=True)
             kept.blob = b""
         signatures = result.signatures
         if result.sig_at is None and signatures.shape[1] and len(signatures):
             result.sig_at = (self.sig_path.name, self.sig_rows)
             result.valid = signatures[:, 0] != _EMPTY
-            _append(self.sig_path, np.ascontiguousarray(signatures, dtype=np.uint32).tobytes())
+            data = np.ascontiguousarray(signatures, dtype=np.uint32).tobytes()
+            write_at(self.sig_path, data, self.sig_rows * signatures.shape[1] * 4, create=True)
             self.sig_rows += len(signatures)
             result.signatures = signatures[:0]
         return result
-
-
-def _append(path: Path, data: bytes) -> int:
-    if not data:
-        return 0
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-    try:
-        view, written = memoryview(data), 0
-        while written < len(data):
-            written += os.write(fd, view[written:])
-    finally:
-        os.close(fd)
-    return len(data)
 
 
 _OWN: ProcessSpill | None = None  # a prepare worker's spill, made in the worker after the fork

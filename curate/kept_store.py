@@ -111,6 +111,22 @@ def read_kept(places: Places) -> Iterator[Prepared]:
         yield Prepared(*marshal.loads(blob))
 
 
+class SpillFiles:
+    """Spill files numbered in the order they first come up: a record's place names its file by
+    number (curate.chunk_spill writes one file per process)."""
+
+    def __init__(self, folder: Path):
+        self.folder = folder
+        self.paths: list[Path] = []
+        self._numbers: dict[str, int] = {}
+
+    def number(self, name: str) -> int:
+        if name not in self._numbers:
+            self._numbers[name] = len(self.paths)
+            self.paths.append(self.folder / name)
+        return self._numbers[name]
+
+
 class KeptStore:
     """Kept records in spill files, with per-record columns in memory; positions are arrival order.
     Ids have a small file of their own, so naming a twin does not read its whole record."""
@@ -118,8 +134,7 @@ class KeptStore:
     def __init__(self, folder: Path):
         self.folder, self.ids_path = folder, folder / IDS_NAME
         self._ids_handle = open(self.ids_path, "wb")
-        self.paths: list[Path] = []  # the spill files, by number
-        self._numbers: dict[str, int] = {}
+        self.spills = SpillFiles(folder)
         self._parts: list[tuple[np.ndarray, ...]] = []
         self.offsets = self.sizes = self.id_offsets = np.zeros(0, dtype=np.int64)
         self.files = np.zeros(0, dtype=np.int16)
@@ -137,12 +152,9 @@ class KeptStore:
         if chunk.at is None:
             raise ValueError("a chunk is added to the store once it is spilled")
         name, start = chunk.at
-        if name not in self._numbers:
-            self._numbers[name] = len(self.paths)
-            self.paths.append(self.folder / name)
         self._ids_handle.write(chunk.ids)
         offsets = start + np.cumsum(chunk.sizes) - chunk.sizes
-        self._parts.append((chunk.sizes, offsets, np.full(len(chunk), self._numbers[name], dtype=np.int16),
+        self._parts.append((chunk.sizes, offsets, np.full(len(chunk), self.spills.number(name), dtype=np.int16),
                             chunk.keys, chunk.kinds, np.full(len(chunk), source, dtype=np.int32), chunk.tools,
                             chunk.id_sizes, chunk.line_sizes))
 
@@ -160,7 +172,7 @@ class KeptStore:
         self._parts = []
 
     def places(self, positions: np.ndarray) -> Places:
-        return Places(self.paths, self.files[positions], self.offsets[positions], self.sizes[positions])
+        return Places(self.spills.paths, self.files[positions], self.offsets[positions], self.sizes[positions])
 
     def get_many(self, positions: np.ndarray) -> Iterator[Prepared]:
         """The records at these positions, in that order (read with pread, not mmap: mapped pages

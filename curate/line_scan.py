@@ -1,9 +1,10 @@
 """One pass over a JSONL file before anything reads it: its sha256, its number of non-blank lines,
 and where to cut it into LineRanges for the workers.
 
-Read in blocks: sha256 runs in a thread (curate.hashing) while the line ends are found with numpy, so a gigabyte takes about a second instead of three (a Python
-loop over lines). Lines are what iterating the file in binary mode gives: split after each
-b"\\n", the last one without it; a line is blank when bytes.isspace() says so.
+Read in blocks: sha256 runs in a thread (curate.hashing) while the line ends are found with numpy,
+so a gigabyte takes about a second instead of three (a Python loop over lines). Lines are what
+iterating the file in binary mode gives: split after each b"\\n", the last one without it; a line is
+blank when bytes.isspace() says so.
 """
 from __future__ import annotations
 

@@ -3,7 +3,8 @@
 Signatures are the largest thing a build holds (128 x 4 bytes a record: 5 GB at 10M records).
 The workers compute each chunk's band keys next to its signatures and write the signatures to a
 file of their own (curate.chunk_spill); the parent appends each band's keys to a file of their
-own, keeping in memory only whether a record has any shingles and where each chunk's rows lie. Near dedup then reads one band column at a time (8 bytes a
+own, keeping in memory only whether a record has any shingles and where each chunk's rows lie.
+Near dedup then reads one band column at a time (8 bytes a
 record) to find candidates, and only the candidates' signature rows to verify them
 (curate.dedup.minhash's candidates and verify, unchanged, over the views below).
 """
@@ -15,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from curate.dedup.minhash import LshParams
-from curate.kept_store import read_blobs
+from curate.kept_store import SpillFiles, read_blobs
 
 PREFIX = ".near"
 SIG_PREFIX = f"{PREFIX}.sig"  # signature files are SIG_PREFIX.<pid>
@@ -30,8 +31,7 @@ class SignatureSpill:
         self._valid: list[np.ndarray] = []
         self.valid = np.zeros(0, dtype=bool)
         self.rows = 0
-        self.paths: list[Path] = []  # signature files, by number
-        self._numbers: dict[str, int] = {}
+        self.spills = SpillFiles(folder)
         self._chunks: list[tuple[int, int, int]] = []  # (first position, file number, first row)
         self.chunk_first = self.chunk_file = self.chunk_row = np.zeros(0, dtype=np.int64)
 
@@ -40,10 +40,7 @@ class SignatureSpill:
         if not len(valid):
             return
         name, row = at
-        if name not in self._numbers:
-            self._numbers[name] = len(self.paths)
-            self.paths.append(self.folder / name)
-        self._chunks.append((self.rows, self._numbers[name], row))
+        self._chunks.append((self.rows, self.spills.number(name), row))
         for b, handle in enumerate(self._bands):
             handle.write(np.ascontiguousarray(band_keys[:, b]).tobytes())
         self._valid.append(valid)
@@ -121,5 +118,5 @@ class SignatureRows:
             return np.zeros((0, width), dtype=np.uint32)
         size = width * 4
         files, places = self.spill.locate(wanted)
-        data = b"".join(read_blobs(self.spill.paths, files, places * size, np.full(len(wanted), size)))
+        data = b"".join(read_blobs(self.spill.spills.paths, files, places * size, np.full(len(wanted), size)))
         return np.frombuffer(data, dtype=np.uint32).reshape(len(wanted), width)[inverse.reshape(-1)]

@@ -15,6 +15,7 @@ from curate.dedup_pool import near_pairs
 from curate.kept_store import KIND_NAMES, KIND_RANK
 from curate.mix import check_band, choose_general
 from curate.process_pool import worker_count
+from curate.signature_spill import SignatureSpill
 from curate.split import split_indices
 
 VERIFY_PAIRS = 50_000  # candidate pairs verified at a time: their two signature rows, 51 MB at 128 perms
@@ -49,11 +50,17 @@ def near_dedup(state: BuildState, find_pairs: Callable[..., np.ndarray] | None =
     `find_pairs(band_columns, valid)` gives the candidate pairs (another engine passes its own);
     otherwise each band's candidates are verified as they are found, the bands shared out over
     worker processes when there are enough records (curate.dedup_pool: same pairs, same scores)."""
-    near, spill, kept = state.recipe.dedup.near, state.near_spill, state.kept
-    if not near.enabled or spill is None or not len(kept):
-        if spill is not None:
-            state.chores.run(spill.discard)
+    spill = state.near_spill
+    if spill is None:  # near dedup is off
         return
+    if len(state.kept):
+        _drop_near_duplicates(state, spill, find_pairs)
+    state.chores.run(spill.discard)  # signatures and band keys are not read again
+
+
+def _drop_near_duplicates(state: BuildState, spill: SignatureSpill,
+                          find_pairs: Callable[..., np.ndarray] | None) -> None:
+    near, kept = state.recipe.dedup.near, state.kept
     processes = worker_count(state.workers, len(kept), stage_read.PARALLEL_FROM)
     with state.progress.stage("near dedup", len(kept)) as progress:
         # = near_duplicates(signatures in priority order), one band column in memory at a time
@@ -63,7 +70,6 @@ def near_dedup(state: BuildState, find_pairs: Callable[..., np.ndarray] | None =
         else:
             pairs, scores = near_pairs(columns, valid, rows, near.threshold, processes, VERIFY_PAIRS)
         removed = choose(pairs, scores)
-        state.chores.run(spill.discard)  # signatures are not read again
         state.drop(removed, "near_dedup", "near_duplicate")
         state.keep_only(removed)
         progress.advance(len(state.kept) + len(removed))

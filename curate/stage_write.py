@@ -4,7 +4,6 @@ summaries the per-record stages made: no second parse), then the manifest (count
 from __future__ import annotations
 
 import json
-import os
 from concurrent.futures import Executor
 from pathlib import Path
 from typing import Callable, Iterator
@@ -13,7 +12,7 @@ import numpy as np
 
 from curate import __version__, stage_read
 from curate.build_state import BuildState
-from curate.bundle import PlacedFile, write_chunks
+from curate.bundle import PlacedFile, write_at, write_chunks
 from curate.kept_store import Places, read_kept
 from curate.process_pool import fork_pool, ordered_map, worker_count
 from curate.sinks import STAGES
@@ -109,14 +108,7 @@ def write_segment_at(places: Places, uniform: bool, split: str, identity: dict |
                      path: str, at: int) -> tuple[int, StatsPass, int]:
     """write_segment, its lines written at byte `at` of the bundle file; the figures come back."""
     blob, count, figures = write_segment(places, uniform, split, identity, wanted)
-    fd = os.open(path, os.O_WRONLY)
-    try:
-        written = 0
-        while written < len(blob):
-            written += os.pwrite(fd, blob[written:], at + written)
-    finally:
-        os.close(fd)
-    return count, figures, written
+    return count, figures, write_at(Path(path), blob, at)
 
 
 def manifest(state: BuildState) -> None:

@@ -43,7 +43,7 @@ def test_positions_read_back_across_the_spills_of_several_processes(tmp_path):
     store.close_writing()
     spill.close_writing()
     every = np.concatenate(signatures)
-    assert len(store) == len(every) == start and len(store.paths) == 3
+    assert len(store) == len(every) == start and len(store.spills.paths) == 3
     positions = rng.permutation(start)[: start // 2]
     got = list(store.get_many(positions))
     assert [item.row for item in got] == positions.tolist()
